@@ -14,5 +14,6 @@
 pub mod callback;
 pub mod catalogue;
 pub mod headers;
+pub mod model;
 pub mod samples;
 pub mod signing;

@@ -14,6 +14,7 @@
 
 pub mod cobo_v1;
 pub mod cobo_v2;
+pub mod standard;
 
 use sha2::{Digest, Sha256};
 
