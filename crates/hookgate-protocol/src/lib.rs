@@ -13,6 +13,7 @@
 
 pub mod callback;
 pub mod catalogue;
+pub mod envelope;
 pub mod headers;
 pub mod model;
 pub mod samples;

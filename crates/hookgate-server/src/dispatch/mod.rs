@@ -1,0 +1,401 @@
+//! The dispatcher: takes due deliveries, signs and sends them, and records
+//! every attempt.
+//!
+//! Two roads lead to an attempt. A fresh publish is leased to this node in
+//! the same transaction that stores it, and handed over in memory right
+//! after the commit ([`Dispatcher::submit`]): no extra query stands between
+//! a publish and its first attempt. Everything else (retries, manual
+//! retries, deliveries whose node died) is found by the claim loop, which
+//! leases due deliveries in batches, wakes when something becomes due, and
+//! otherwise polls.
+//!
+//! Concurrency is bounded twice: a global number of attempts in flight, and
+//! a number per endpoint, so that one slow or dead endpoint cannot occupy
+//! every slot while healthy endpoints wait.
+
+pub mod client;
+pub mod netpolicy;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use hookgate_protocol::headers;
+use hookgate_protocol::signing::cobo_v2;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::metrics::{Metrics, OutcomeLabel};
+use crate::settings::DeliverySettings;
+use crate::store::{Attempt, AttemptOutcome, Claim, DeliveryKind, Job, NextStep, Store};
+use crate::now_ms;
+use client::{Reply, SendError, Sender};
+use policy::RetryPolicy;
+
+/// Most deliveries leased by one claim.
+const CLAIM_BATCH: usize = 256;
+
+/// Longest wait after a claim found nothing it could take.
+const IDLE_FLOOR: Duration = Duration::from_millis(10);
+
+/// Handle to the running dispatcher.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    sender: Sender,
+    signer: cobo_v2::Signer,
+    owner: String,
+    settings: DeliverySettings,
+    webhook_policy: RetryPolicy,
+    slots: Arc<Semaphore>,
+    endpoint_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    wake: Notify,
+    metrics: Arc<Metrics>,
+}
+
+impl Dispatcher {
+    /// Starts the claim loop on the current runtime.
+    pub fn start(
+        store: Arc<dyn Store>,
+        sender: Sender,
+        signer: cobo_v2::Signer,
+        settings: DeliverySettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let webhook_policy = RetryPolicy {
+            gaps: settings.webhook_retry_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+            max_attempts: settings.webhook_max_attempts,
+            jitter: settings.jitter,
+            retry_after_cap: Duration::from_millis(settings.retry_after_cap_ms),
+        };
+        tracing::info!(
+            attempts = webhook_policy.max_attempts,
+            window_secs = webhook_policy.worst_case_window().as_secs(),
+            "webhook retry window: a delivery ends Failed at most this long after its first attempt"
+        );
+
+        let owner = format!("node-{}", uuid::Uuid::new_v4());
+        let inner = Arc::new(Inner {
+            store,
+            sender,
+            signer,
+            owner,
+            slots: Arc::new(Semaphore::new(settings.max_in_flight)),
+            settings,
+            webhook_policy,
+            endpoint_slots: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            metrics,
+        });
+
+        tokio::spawn(claim_loop(inner.clone()));
+        Self { inner }
+    }
+
+    /// The lease a publish should take for its copies, so that this node
+    /// attempts them at once: `None` when the node is saturated, in which
+    /// case the claim loop (of any node) will take them.
+    pub fn hot_lease(&self) -> Option<(String, i64)> {
+        (self.inner.slots.available_permits() > 0)
+            .then(|| (self.inner.owner.clone(), now_ms() + self.inner.settings.lease_ms as i64))
+    }
+
+    /// Attempts deliveries already leased to this node.
+    pub fn submit(&self, jobs: Vec<Job>) {
+        for job in jobs {
+            spawn_attempt(self.inner.clone(), job);
+        }
+    }
+
+    /// Tells the claim loop to look for due deliveries now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Webhook attempts each new event gets.
+    pub fn webhook_max_attempts(&self) -> u32 {
+        self.inner.webhook_policy.max_attempts
+    }
+}
+
+fn spawn_attempt(inner: Arc<Inner>, job: Job) {
+    tokio::spawn(async move {
+        let Ok(_slot) = inner.slots.clone().acquire_owned().await else { return };
+        let endpoint_slots = inner.endpoint_semaphore(&job.target_id);
+        let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else { return };
+        attempt(&inner, job).await;
+    });
+}
+
+impl Inner {
+    fn endpoint_semaphore(&self, target_id: &str) -> Arc<Semaphore> {
+        let mut slots = self.endpoint_slots.lock().expect("endpoint slots lock");
+        slots
+            .entry(target_id.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.max_in_flight_per_endpoint)))
+            .clone()
+    }
+
+    /// Endpoints whose slots are all taken: not worth claiming for now.
+    fn saturated_endpoints(&self) -> Vec<String> {
+        let mut slots = self.endpoint_slots.lock().expect("endpoint slots lock");
+        let limit = self.settings.max_in_flight_per_endpoint;
+        slots.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < limit);
+        slots
+            .iter()
+            .filter(|(_, s)| s.available_permits() == 0)
+            .take(64)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+async fn claim_loop(inner: Arc<Inner>) {
+    let poll = Duration::from_millis(inner.settings.poll_interval_ms);
+    loop {
+        let free = inner.slots.available_permits().min(CLAIM_BATCH);
+        let mut claimed = 0;
+        if free > 0 {
+            let now = now_ms();
+            let claim = Claim {
+                owner: inner.owner.clone(),
+                now,
+                lease_until: now + inner.settings.lease_ms as i64,
+                limit: free,
+                per_target: inner.settings.max_in_flight_per_endpoint,
+                skip_targets: inner.saturated_endpoints(),
+            };
+            match inner.store.claim_due(claim).await {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        spawn_attempt(inner.clone(), job);
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming due deliveries failed"),
+            }
+        }
+        if free > 0 && claimed == free {
+            continue;
+        }
+
+        let wait = match inner.store.next_due().await {
+            Ok(Some(at)) => Duration::from_millis((at - now_ms()).max(0) as u64).min(poll),
+            Ok(None) => poll,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the next due time failed");
+                poll
+            }
+        };
+        let wait = if claimed == 0 { wait.max(IDLE_FLOOR) } else { wait };
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One attempt: sign, send, judge, record.
+async fn attempt(inner: &Inner, job: Job) {
+    let attempt_no = job.attempts + 1;
+    let started = now_ms();
+    let timestamp = started.to_string();
+    let signature = inner.signer.sign(&job.body, &timestamp);
+    let headers = request_headers(&timestamp, &signature, inner.settings.underscore_headers);
+    let logged_headers = header_pairs(&headers);
+
+    let clock = Instant::now();
+    let result = inner.sender.post(&job.url, headers, job.body.clone()).await;
+    let elapsed = clock.elapsed();
+
+    let verdict = judge(job.kind, &result);
+    let next = if verdict.success {
+        NextStep::Succeeded
+    } else if inner.webhook_policy.exhausted(attempt_no, job.max_attempts) {
+        NextStep::Failed
+    } else {
+        let gap = inner.webhook_policy.gap_after(
+            attempt_no,
+            verdict.retry_after,
+            rand::thread_rng().gen::<f64>(),
+        );
+        NextStep::RetryAt(now_ms() + gap.as_millis() as i64)
+    };
+
+    let (status, body, truncated) = match result {
+        Ok(reply) => (Some(reply.status), reply.body, reply.truncated),
+        Err(_) => (None, Vec::new(), false),
+    };
+    tracing::info!(
+        event_id = %job.delivery_id,
+        endpoint_id = %job.target_id,
+        attempt = attempt_no,
+        status = status.unwrap_or(0),
+        ms = elapsed.as_millis() as u64,
+        outcome = if verdict.success { "success" } else { "failure" },
+        reason = verdict.failure_reason.as_deref().unwrap_or(""),
+        next = ?next,
+        "attempt"
+    );
+
+    record_metrics(inner, verdict.success, next, elapsed);
+    let record = AttemptOutcome {
+        delivery_id: job.delivery_id.clone(),
+        lease_owner: job.lease_owner,
+        attempt: Attempt {
+            attempt_no,
+            created_timestamp: started,
+            request_headers: logged_headers,
+            response_status_code: status,
+            response_body: body,
+            response_truncated: truncated,
+            response_time: elapsed.as_millis() as u64,
+            success: verdict.success,
+            failure_reason: verdict.failure_reason,
+        },
+        next,
+        now: now_ms(),
+    };
+    match inner.store.record_attempt(record).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            event_id = %job.delivery_id,
+            "lease lost before the outcome was recorded; another node owns this delivery now"
+        ),
+        Err(e) => tracing::error!(
+            event_id = %job.delivery_id,
+            error = %e,
+            "recording the attempt failed; the delivery will be attempted again when its lease ends"
+        ),
+    }
+    if matches!(next, NextStep::RetryAt(_)) {
+        inner.wake.notify_one();
+    }
+}
+
+fn record_metrics(inner: &Inner, success: bool, next: NextStep, elapsed: Duration) {
+    let metrics = &inner.metrics;
+    let outcome = if success { "success" } else { "failure" };
+    metrics.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
+    metrics.attempt_latency.observe(elapsed.as_secs_f64());
+    match next {
+        NextStep::Succeeded => {
+            metrics.delivered.inc();
+        }
+        NextStep::Failed => {
+            metrics.failed.inc();
+        }
+        NextStep::RetryAt(_) => {}
+    }
+}
+
+/// How an attempt went.
+struct Verdict {
+    success: bool,
+    failure_reason: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) => {
+            return Verdict { success: false, failure_reason: Some(e.to_string()), retry_after: None }
+        }
+    };
+
+    let success = match kind {
+        DeliveryKind::Webhook => policy::webhook_delivered(reply.status),
+    };
+    let failure_reason = (!success).then(|| match (&reply.location, reply.status) {
+        (Some(location), 300..=399) => format!("redirect to {location} (not followed)"),
+        (None, 300..=399) => "redirect (not followed)".to_owned(),
+        (_, status) => format!("status {status}"),
+    });
+    let retry_after = reply
+        .retry_after
+        .as_deref()
+        .filter(|_| policy::honours_retry_after(reply.status))
+        .and_then(|value| policy::parse_retry_after(value, SystemTime::now()));
+    Verdict { success, failure_reason, retry_after }
+}
+
+fn request_headers(timestamp: &str, signature: &str, underscore: bool) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(5);
+    let value = |text: &str| HeaderValue::from_str(text).expect("digits and hex are valid");
+    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    map.insert(HeaderName::from_static("biz-timestamp"), value(timestamp));
+    map.insert(HeaderName::from_static("biz-resp-signature"), value(signature));
+    if underscore {
+        map.insert(HeaderName::from_static("biz_timestamp"), value(timestamp));
+        map.insert(HeaderName::from_static("biz_resp_signature"), value(signature));
+    }
+    map
+}
+
+fn header_pairs(map: &HeaderMap) -> Vec<(String, String)> {
+    let display = |name: &HeaderName| match name.as_str() {
+        "biz-timestamp" => headers::BIZ_TIMESTAMP.to_owned(),
+        "biz-resp-signature" => headers::BIZ_RESP_SIGNATURE.to_owned(),
+        "biz_timestamp" => headers::BIZ_TIMESTAMP_UNDERSCORE.to_owned(),
+        "biz_resp_signature" => headers::BIZ_RESP_SIGNATURE_UNDERSCORE.to_owned(),
+        other => other.to_owned(),
+    };
+    map.iter()
+        .map(|(name, value)| (display(name), value.to_str().unwrap_or_default().to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, location: Option<&str>, retry_after: Option<&str>) -> Reply {
+        Reply {
+            status,
+            body: Vec::new(),
+            truncated: false,
+            location: location.map(str::to_owned),
+            retry_after: retry_after.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn redirect_is_a_failure_naming_the_location() {
+        let verdict = judge(DeliveryKind::Webhook, &Ok(reply(302, Some("https://elsewhere/"), None)));
+        assert!(!verdict.success);
+        assert_eq!(
+            verdict.failure_reason.as_deref(),
+            Some("redirect to https://elsewhere/ (not followed)")
+        );
+    }
+
+    #[test]
+    fn no_content_is_a_failure() {
+        let verdict = judge(DeliveryKind::Webhook, &Ok(reply(204, None, None)));
+        assert_eq!(verdict.failure_reason.as_deref(), Some("status 204"));
+    }
+
+    #[test]
+    fn retry_after_counts_only_on_429_and_503() {
+        let slow = judge(DeliveryKind::Webhook, &Ok(reply(429, None, Some("120"))));
+        assert_eq!(slow.retry_after, Some(Duration::from_secs(120)));
+        let broken = judge(DeliveryKind::Webhook, &Ok(reply(500, None, Some("120"))));
+        assert_eq!(broken.retry_after, None);
+    }
+
+    #[test]
+    fn both_header_spellings_are_sent_unless_turned_off() {
+        let both = header_pairs(&request_headers("1", "ab", true));
+        let names: Vec<_> = both.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"Biz-Timestamp") && names.contains(&"BIZ_RESP_SIGNATURE"));
+        let dashed = request_headers("1", "ab", false);
+        assert!(dashed.get("biz_timestamp").is_none());
+    }
+}

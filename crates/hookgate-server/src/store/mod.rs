@@ -1,0 +1,77 @@
+//! Durable storage behind one interface.
+//!
+//! Every write that the API acknowledges is committed (and, on SQLite,
+//! fsync'd) before the answer leaves. Publishing writes the occurrence and
+//! every event copy in one transaction: there is no second step that a crash
+//! could skip.
+//!
+//! Deliveries (webhook event copies, and later callback messages) live in one
+//! table and move through one state machine: `pending` until an attempt
+//! succeeds (`succeeded`) or the attempts run out (`failed`). A node works on
+//! a delivery only under a lease: claiming sets `lease_owner` and pushes
+//! `next_attempt_at` to the lease expiry, so a delivery whose node died simply
+//! becomes due again when its lease runs out. Recording an outcome is fenced
+//! on the lease owner.
+
+mod model;
+mod sqlite;
+
+pub use model::*;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// What the server needs from its database.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers and its schema is the one this build
+    /// knows; the reason when not.
+    async fn ready(&self) -> std::result::Result<(), String>;
+
+    /// Creates an organisation.
+    async fn create_org(&self, org: Org) -> Result<Org>;
+    /// Stores an API key (its secret as a hash).
+    async fn create_api_key(&self, key: ApiKey, secret_hash: String) -> Result<ApiKey>;
+    /// The API key whose secret hashes to `secret_hash`.
+    async fn api_key_by_secret_hash(&self, secret_hash: String) -> Result<Option<ApiKey>>;
+    /// The organisation, if it exists.
+    async fn org(&self, org_id: String) -> Result<Option<Org>>;
+
+    /// Registers an endpoint.
+    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint>;
+    /// One endpoint of the organisation.
+    async fn endpoint(&self, org_id: String, endpoint_id: String) -> Result<Option<Endpoint>>;
+    /// The organisation's endpoints, newest first.
+    async fn list_endpoints(&self, query: EndpointQuery) -> Result<Page<Endpoint>>;
+    /// Applies a change; revocation is permanent.
+    async fn update_endpoint(&self, change: EndpointChange) -> Result<Endpoint>;
+
+    /// Stores an occurrence and one event per subscribed active endpoint, in
+    /// one transaction. With an idempotency key already used, returns the
+    /// first answer and writes nothing.
+    async fn publish(&self, request: PublishRequest) -> Result<Published>;
+
+    /// Leases up to `limit` due deliveries to `owner`.
+    async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>>;
+    /// When the next pending delivery falls due (leased ones included, at
+    /// their lease expiry).
+    async fn next_due(&self) -> Result<Option<i64>>;
+    /// Logs an attempt and moves the delivery on, if `owner` still holds its
+    /// lease. Returns whether the state was changed.
+    async fn record_attempt(&self, record: AttemptOutcome) -> Result<bool>;
+
+    /// Webhook events of the organisation, newest first.
+    async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>>;
+    /// One delivery of the organisation.
+    async fn delivery(&self, org_id: String, delivery_id: String) -> Result<Option<Delivery>>;
+    /// Every attempt of a delivery, oldest first.
+    async fn attempts(&self, delivery_id: String) -> Result<Vec<Attempt>>;
+    /// Makes a `pending` or `failed` delivery due now. Refused while an
+    /// attempt is in flight or once it succeeded.
+    async fn retry_now(&self, org_id: String, delivery_id: String, now: i64) -> Result<()>;
+
+    /// Counts for metrics: pending deliveries.
+    async fn backlog(&self) -> Result<u64>;
+}

@@ -1,0 +1,399 @@
+//! Records read from and written to the store.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// An organisation: the owner of endpoints, events and API keys.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Org {
+    /// Identifier, a UUID.
+    pub org_id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time, Unix ms.
+    pub created_timestamp: i64,
+}
+
+/// An organisation's API key. The bearer secret itself is never stored.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Identifier, a UUID.
+    pub api_key_id: String,
+    /// The organisation it acts for.
+    #[serde(skip)]
+    pub org_id: String,
+    /// Display name.
+    pub name: String,
+    /// Hex Ed25519 public key for Cobo-style signed requests, when given.
+    pub public_key: Option<String>,
+    /// Creation time, Unix ms.
+    pub created_timestamp: i64,
+}
+
+/// Endpoint statuses, as Cobo names them.
+pub mod endpoint_status {
+    /// Receiving events.
+    pub const ACTIVE: &str = "STATUS_ACTIVE";
+    /// Revoked: receives nothing new, permanently.
+    pub const INACTIVE: &str = "STATUS_INACTIVE";
+}
+
+/// A webhook endpoint.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Identifier, a UUID.
+    pub endpoint_id: String,
+    /// Owner.
+    #[serde(skip)]
+    pub org_id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// Event types it receives.
+    pub subscribed_events: Vec<String>,
+    /// One of the [`endpoint_status`] values.
+    pub status: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time, Unix ms.
+    pub created_timestamp: i64,
+    /// Last change, Unix ms.
+    pub updated_timestamp: i64,
+}
+
+/// Filters of the endpoint list.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointQuery {
+    /// Owner.
+    pub org_id: String,
+    /// Only endpoints in this status.
+    pub status: Option<String>,
+    /// Only endpoints subscribed to this event type.
+    pub event_type: Option<String>,
+    /// Paging.
+    pub page: PageRequest,
+}
+
+/// A change to an endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointChange {
+    /// Owner.
+    pub org_id: String,
+    /// Which endpoint.
+    pub endpoint_id: String,
+    /// New subscription, when given.
+    pub subscribed_events: Option<Vec<String>>,
+    /// New description, when given.
+    pub description: Option<String>,
+    /// New status, when given (only revocation is allowed).
+    pub status: Option<String>,
+    /// Time of the change.
+    pub now: i64,
+}
+
+/// A publish, as the store receives it: validated, with `data` in the shape
+/// its event type carries.
+#[derive(Clone, Debug)]
+pub struct PublishRequest {
+    /// Owner.
+    pub org_id: String,
+    /// Event type, from the catalogue.
+    pub event_type: String,
+    /// The payload, `data_type` first.
+    pub data: Map<String, Value>,
+    /// Repeating a publish with the same key creates nothing new.
+    pub idempotency_key: Option<String>,
+    /// Trigger time, Unix ms: every copy's `created_timestamp`.
+    pub now: i64,
+    /// When set, the new copies are leased at once to this owner until the
+    /// given time, for the publishing node to deliver without a claim.
+    pub lease: Option<(String, i64)>,
+    /// Attempts each copy gets.
+    pub max_attempts: u32,
+}
+
+/// What a publish created (or created the first time, for a repeat).
+#[derive(Clone, Debug, Serialize)]
+pub struct Published {
+    /// Identifier of the occurrence.
+    pub occurrence_id: String,
+    /// One per subscribed endpoint.
+    pub events: Vec<PublishedEvent>,
+    /// Whether this answers a repeated idempotency key.
+    #[serde(skip)]
+    pub replayed: bool,
+    /// Copies leased to the publishing node (empty for a repeat).
+    #[serde(skip)]
+    pub jobs: Vec<Job>,
+}
+
+/// One event copy of a publish.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PublishedEvent {
+    /// The endpoint it goes to.
+    pub endpoint_id: String,
+    /// Its `event_id`.
+    pub event_id: String,
+}
+
+/// What kind of thing a delivery is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryKind {
+    /// A WaaS 2.0 webhook event copy: succeeds on 200 or 201.
+    Webhook,
+}
+
+impl DeliveryKind {
+    /// Name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryKind::Webhook => "webhook",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "webhook" => Some(DeliveryKind::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for an attempt (first or retry), or in flight.
+    Pending,
+    /// An attempt succeeded.
+    Succeeded,
+    /// Every attempt failed.
+    Failed,
+}
+
+impl DeliveryState {
+    /// Name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(DeliveryState::Pending),
+            "succeeded" => Some(DeliveryState::Succeeded),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+
+    /// The status Cobo shows for a webhook event in this state.
+    pub fn webhook_status(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "Retrying",
+            DeliveryState::Succeeded => "Success",
+            DeliveryState::Failed => "Failed",
+        }
+    }
+
+    /// The state behind a Cobo webhook event status.
+    pub fn from_webhook_status(status: &str) -> Option<Self> {
+        match status {
+            "Retrying" => Some(DeliveryState::Pending),
+            "Success" => Some(DeliveryState::Succeeded),
+            "Failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery as read back.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    /// `event_id` for webhook events.
+    pub delivery_id: String,
+    /// What it is.
+    pub kind: DeliveryKind,
+    /// Owner.
+    pub org_id: String,
+    /// Endpoint it goes to.
+    pub target_id: String,
+    /// The occurrence it came from.
+    pub parent_id: String,
+    /// Event type, for webhook events.
+    pub event_type: Option<String>,
+    /// Where it is posted.
+    pub url: String,
+    /// The exact bytes signed and sent.
+    pub body: Vec<u8>,
+    /// Trigger time, Unix ms.
+    pub created_timestamp: i64,
+    /// Last change, Unix ms.
+    pub updated_timestamp: i64,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: i64,
+}
+
+/// Filters of the event list.
+#[derive(Clone, Debug, Default)]
+pub struct EventQuery {
+    /// Owner.
+    pub org_id: String,
+    /// Only events of this endpoint.
+    pub endpoint_id: Option<String>,
+    /// Only events in one of these states (empty: all).
+    pub states: Vec<DeliveryState>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
+    /// Only events created at or after this time, Unix ms.
+    pub created_from: Option<i64>,
+    /// Only events created before this time, Unix ms.
+    pub created_until: Option<i64>,
+    /// Paging.
+    pub page: PageRequest,
+}
+
+/// A lease request for due deliveries.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// Who takes them.
+    pub owner: String,
+    /// The time now, Unix ms.
+    pub now: i64,
+    /// Lease expiry, Unix ms.
+    pub lease_until: i64,
+    /// At most this many.
+    pub limit: usize,
+    /// At most this many for one endpoint.
+    pub per_target: usize,
+    /// Endpoints not to take any for (their in-flight slots are full).
+    pub skip_targets: Vec<String>,
+}
+
+/// A delivery leased to this node, with what an attempt needs.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// `event_id` for webhook events.
+    pub delivery_id: String,
+    /// What it is.
+    pub kind: DeliveryKind,
+    /// Endpoint it goes to.
+    pub target_id: String,
+    /// Where it is posted.
+    pub url: String,
+    /// The exact bytes to sign and send.
+    pub body: bytes::Bytes,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Lease holder, for fencing the outcome.
+    pub lease_owner: String,
+}
+
+/// One attempt, as logged.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub attempt_no: u32,
+    /// When it started, Unix ms.
+    pub created_timestamp: i64,
+    /// Headers sent (signature included; no secret is ever a header).
+    pub request_headers: Vec<(String, String)>,
+    /// Response status, when a response came.
+    pub response_status_code: Option<u16>,
+    /// First 64 KiB of the response body, lossily decoded.
+    pub response_body: Vec<u8>,
+    /// Whether the response body was longer than what is kept.
+    pub response_truncated: bool,
+    /// Time from send to response end, ms.
+    pub response_time: u64,
+    /// Whether it succeeded.
+    pub success: bool,
+    /// Why it failed, when it did.
+    pub failure_reason: Option<String>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextStep {
+    /// Done: it succeeded.
+    Succeeded,
+    /// Try again at this time, Unix ms.
+    RetryAt(i64),
+    /// Done: no attempts left.
+    Failed,
+}
+
+/// An attempt and its consequence, to record.
+#[derive(Clone, Debug)]
+pub struct AttemptOutcome {
+    /// Which delivery.
+    pub delivery_id: String,
+    /// Who held the lease.
+    pub lease_owner: String,
+    /// The attempt.
+    pub attempt: Attempt,
+    /// What follows.
+    pub next: NextStep,
+    /// Time of recording, Unix ms.
+    pub now: i64,
+}
+
+/// Paging of a list: newest first, opaque cursors.
+#[derive(Clone, Debug, Default)]
+pub struct PageRequest {
+    /// Items per page (1 to 50).
+    pub limit: usize,
+    /// Items older than this cursor (the next page).
+    pub after: Option<Cursor>,
+    /// Items newer than this cursor (the previous page).
+    pub before: Option<Cursor>,
+}
+
+/// A position in a newest-first list: creation time, then row id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Creation time of the item, Unix ms.
+    pub created: i64,
+    /// Row id of the item, to order items created in the same ms.
+    pub row: i64,
+}
+
+impl Cursor {
+    /// Opaque text form.
+    pub fn encode(self) -> String {
+        format!("{:x}.{:x}", self.created, self.row)
+    }
+
+    /// Parses the text form.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (created, row) = text.split_once('.')?;
+        Some(Self {
+            created: i64::from_str_radix(created, 16).ok()?,
+            row: i64::from_str_radix(row, 16).ok()?,
+        })
+    }
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Cursor for the newer page, when there is one.
+    pub before: Option<Cursor>,
+    /// Cursor for the older page, when there is one.
+    pub after: Option<Cursor>,
+    /// Items matching the filters, all pages.
+    pub total_count: u64,
+}

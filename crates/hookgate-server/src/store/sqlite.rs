@@ -1,0 +1,859 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the only write connection and commits in groups:
+//! it takes every write waiting in its queue (up to [`GROUP_LIMIT`]), runs
+//! each inside its own savepoint, commits them all with one fsync
+//! (`synchronous = FULL` in WAL mode), and only then answers each caller. A
+//! failing write rolls back to its savepoint and leaves the rest of the group
+//! intact. Under load, hundreds of publishes share one fsync; alone, a
+//! publish pays one.
+//!
+//! Reads run on a small pool of read-only connections on the blocking thread
+//! pool; WAL lets them proceed while the writer commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use async_trait::async_trait;
+use hookgate_protocol::envelope;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::error::{Error, Result};
+
+/// Most writes committed together.
+const GROUP_LIMIT: usize = 1024;
+
+/// Read connections kept open.
+const READERS: usize = 4;
+
+/// Schema migrations, applied in order at start. Never edit a released one:
+/// add another.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+
+/// The schema version this build reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+type Finish = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type WriteJob = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    writer: mpsc::UnboundedSender<WriteJob>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn)?;
+
+        let (writer, queue) = mpsc::unbounded_channel();
+        thread::Builder::new()
+            .name("hookgate-sqlite-writer".into())
+            .spawn(move || run_writer(conn, queue))
+            .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
+
+        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_owned() })
+    }
+
+    /// Runs `f` in the next group commit; answers once it is durable.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |committed| {
+                let outcome = committed.map_err(Error::Storage).and(result);
+                let _ = answer.send(outcome);
+            })
+        });
+
+        self.writer.send(job).map_err(|_| Error::Unavailable("the store is closed".into()))?;
+        answered.await.map_err(|_| Error::Storage("the writer thread stopped".into()))?
+    }
+
+    /// Runs `f` on a read connection.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().expect("reader pool lock").pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = f(&conn);
+            let mut pool = readers.lock().expect("reader pool lock");
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Storage(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)
+        .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "cache_size", -16_000)?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = open_connection(path)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let current = schema_version(conn)?;
+    if current > SCHEMA_VERSION {
+        return Err(Error::Storage(format!(
+            "the database schema is version {current}, newer than this build knows \
+             ({SCHEMA_VERSION}); run a newer hookgate"
+        )));
+    }
+
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, crate::now_ms()],
+        )?;
+        tx.commit()?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+fn schema_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
+        r.get(0)
+    })?)
+}
+
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT op")?;
+    match f(conn) {
+        Ok(value) => {
+            conn.execute_batch("RELEASE op")?;
+            Ok(value)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+            Err(e)
+        }
+    }
+}
+
+fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_LIMIT {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let reason = format!("cannot begin a transaction: {e}");
+            for job in group {
+                job(&conn)(Err(reason.clone()));
+            }
+            continue;
+        }
+
+        let finishes: Vec<Finish> = group.into_iter().map(|job| job(&conn)).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| format!("commit failed: {e}"));
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ready(&self) -> std::result::Result<(), String> {
+        let version = self.read(|conn| schema_version(conn)).await.map_err(|e| e.to_string())?;
+        if version != SCHEMA_VERSION {
+            return Err(format!("schema is version {version}, this build needs {SCHEMA_VERSION}"));
+        }
+        Ok(())
+    }
+
+    async fn create_org(&self, org: Org) -> Result<Org> {
+        self.write(move |conn| {
+            conn.prepare_cached("INSERT INTO orgs (org_id, name, created_ts) VALUES (?1, ?2, ?3)")?
+                .execute(params![org.org_id, org.name, org.created_timestamp])?;
+            Ok(org)
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, key: ApiKey, secret_hash: String) -> Result<ApiKey> {
+        self.write(move |conn| {
+            if !org_exists(conn, &key.org_id)? {
+                return Err(Error::NotFound("organisation"));
+            }
+            conn.prepare_cached(
+                "INSERT INTO api_keys (api_key_id, org_id, name, public_key, secret_hash, created_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                key.api_key_id,
+                key.org_id,
+                key.name,
+                key.public_key,
+                secret_hash,
+                key.created_timestamp
+            ])?;
+            Ok(key)
+        })
+        .await
+    }
+
+    async fn api_key_by_secret_hash(&self, secret_hash: String) -> Result<Option<ApiKey>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT api_key_id, org_id, name, public_key, created_ts
+                     FROM api_keys WHERE secret_hash = ?1",
+                )?
+                .query_row([secret_hash], |r| {
+                    Ok(ApiKey {
+                        api_key_id: r.get(0)?,
+                        org_id: r.get(1)?,
+                        name: r.get(2)?,
+                        public_key: r.get(3)?,
+                        created_timestamp: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn org(&self, org_id: String) -> Result<Option<Org>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT org_id, name, created_ts FROM orgs WHERE org_id = ?1")?
+                .query_row([org_id], |r| {
+                    Ok(Org { org_id: r.get(0)?, name: r.get(1)?, created_timestamp: r.get(2)? })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO endpoints (endpoint_id, org_id, url, subscribed_events, status,
+                     description, created_ts, updated_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                endpoint.endpoint_id,
+                endpoint.org_id,
+                endpoint.url,
+                serde_json::to_string(&endpoint.subscribed_events).expect("strings serialise"),
+                endpoint.status,
+                endpoint.description,
+                endpoint.created_timestamp,
+                endpoint.updated_timestamp
+            ])?;
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn endpoint(&self, org_id: String, endpoint_id: String) -> Result<Option<Endpoint>> {
+        self.read(move |conn| load_endpoint(conn, &org_id, &endpoint_id)).await
+    }
+
+    async fn list_endpoints(&self, query: EndpointQuery) -> Result<Page<Endpoint>> {
+        self.read(move |conn| {
+            let mut filter = Filter::new("org_id = ?", query.org_id);
+            if let Some(status) = query.status {
+                filter.and("status = ?", status);
+            }
+            if let Some(event_type) = query.event_type {
+                filter.and(
+                    "EXISTS (SELECT 1 FROM json_each(subscribed_events) WHERE value = ?)",
+                    event_type,
+                );
+            }
+            page(conn, "endpoints", ENDPOINT_COLUMNS, filter, &query.page, endpoint_from_row)
+        })
+        .await
+    }
+
+    async fn update_endpoint(&self, change: EndpointChange) -> Result<Endpoint> {
+        self.write(move |conn| {
+            let mut endpoint = load_endpoint(conn, &change.org_id, &change.endpoint_id)?
+                .ok_or(Error::NotFound("endpoint"))?;
+
+            if endpoint.status == endpoint_status::INACTIVE {
+                return Err(Error::Conflict(
+                    "the endpoint is revoked; revocation is permanent, register a new endpoint"
+                        .into(),
+                ));
+            }
+            if let Some(events) = change.subscribed_events {
+                endpoint.subscribed_events = events;
+            }
+            if let Some(description) = change.description {
+                endpoint.description = description;
+            }
+            if let Some(status) = change.status {
+                endpoint.status = status;
+            }
+            endpoint.updated_timestamp = change.now;
+
+            conn.prepare_cached(
+                "UPDATE endpoints SET subscribed_events = ?1, description = ?2, status = ?3,
+                     updated_ts = ?4
+                 WHERE endpoint_id = ?5",
+            )?
+            .execute(params![
+                serde_json::to_string(&endpoint.subscribed_events).expect("strings serialise"),
+                endpoint.description,
+                endpoint.status,
+                endpoint.updated_timestamp,
+                endpoint.endpoint_id
+            ])?;
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn publish(&self, request: PublishRequest) -> Result<Published> {
+        let data_json = envelope::data_json(&request.data);
+        self.write(move |conn| publish_in(conn, &request, &data_json)).await
+    }
+
+    async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>> {
+        self.write(move |conn| claim_in(conn, &claim)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<i64>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")?
+                .query_row([], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, record: AttemptOutcome) -> Result<bool> {
+        self.write(move |conn| record_in(conn, &record)).await
+    }
+
+    async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
+        self.read(move |conn| {
+            let mut filter = Filter::new("org_id = ?", query.org_id);
+            filter.and("kind = ?", DeliveryKind::Webhook.as_str().to_owned());
+            if let Some(endpoint_id) = query.endpoint_id {
+                filter.and("target_id = ?", endpoint_id);
+            }
+            if !query.states.is_empty() {
+                let marks = vec!["?"; query.states.len()].join(", ");
+                filter.clauses.push(format!("state IN ({marks})"));
+                for state in query.states {
+                    filter.values.push(SqlValue::Text(state.as_str().into()));
+                }
+            }
+            if let Some(event_type) = query.event_type {
+                filter.and("event_type = ?", event_type);
+            }
+            if let Some(from) = query.created_from {
+                filter.and("created_ts >= ?", from);
+            }
+            if let Some(until) = query.created_until {
+                filter.and("created_ts < ?", until);
+            }
+            page(conn, "deliveries", DELIVERY_COLUMNS, filter, &query.page, delivery_from_row)
+        })
+        .await
+    }
+
+    async fn delivery(&self, org_id: String, delivery_id: String) -> Result<Option<Delivery>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?1 AND org_id = ?2"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([delivery_id, org_id], |r| Ok(delivery_from_row(r)))
+                .optional()?
+                .transpose()?
+                .map(|(_, d)| d))
+        })
+        .await
+    }
+
+    async fn attempts(&self, delivery_id: String) -> Result<Vec<Attempt>> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT attempt_no, created_ts, request_headers, response_status, response_body,
+                     response_truncated, response_time_ms, success, failure_reason
+                 FROM attempts WHERE delivery_id = ?1 ORDER BY row_id",
+            )?;
+            let rows = statement.query_map([delivery_id], |r| {
+                let headers: String = r.get(2)?;
+                Ok(Attempt {
+                    attempt_no: r.get(0)?,
+                    created_timestamp: r.get(1)?,
+                    request_headers: serde_json::from_str(&headers).unwrap_or_default(),
+                    response_status_code: r.get(3)?,
+                    response_body: r.get(4)?,
+                    response_truncated: r.get(5)?,
+                    response_time: r.get(6)?,
+                    success: r.get(7)?,
+                    failure_reason: r.get(8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn retry_now(&self, org_id: String, delivery_id: String, now: i64) -> Result<()> {
+        self.write(move |conn| {
+            let row: Option<(String, Option<String>, i64)> = conn
+                .prepare_cached(
+                    "SELECT state, lease_owner, next_attempt_at FROM deliveries
+                     WHERE delivery_id = ?1 AND org_id = ?2",
+                )?
+                .query_row([&delivery_id, &org_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let (state, lease_owner, next_attempt_at) = row.ok_or(Error::NotFound("event"))?;
+
+            match DeliveryState::parse(&state) {
+                Some(DeliveryState::Succeeded) => {
+                    return Err(Error::Conflict(
+                        "the event was delivered; only Retrying or Failed events can be retried"
+                            .into(),
+                    ))
+                }
+                Some(DeliveryState::Pending) if lease_owner.is_some() && next_attempt_at > now => {
+                    return Err(Error::Conflict(
+                        "an attempt of this event is in flight; retry after it ends".into(),
+                    ))
+                }
+                _ => {}
+            }
+
+            // A failed delivery gets exactly one more attempt; a pending one
+            // keeps the attempts it has left and is simply due now.
+            conn.prepare_cached(
+                "UPDATE deliveries SET
+                     max_attempts = CASE WHEN state = 'failed' THEN attempts + 1
+                                         ELSE max_attempts END,
+                     state = 'pending', next_attempt_at = ?1, lease_owner = NULL, updated_ts = ?1
+                 WHERE delivery_id = ?2",
+            )?
+            .execute(params![now, delivery_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn backlog(&self) -> Result<u64> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")?
+                .query_row([], |r| r.get(0))?)
+        })
+        .await
+    }
+}
+
+fn org_exists(conn: &Connection, org_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM orgs WHERE org_id = ?1")?
+        .query_row([org_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn publish_in(
+    conn: &Connection,
+    request: &PublishRequest,
+    data_json: &serde_json::value::RawValue,
+) -> Result<Published> {
+    if let Some(key) = &request.idempotency_key {
+        if let Some(first) = published_before(conn, &request.org_id, key)? {
+            return Ok(first);
+        }
+    }
+    if !org_exists(conn, &request.org_id)? {
+        return Err(Error::NotFound("organisation"));
+    }
+
+    let occurrence_id = uuid::Uuid::new_v4().to_string();
+    conn.prepare_cached(
+        "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        occurrence_id,
+        request.org_id,
+        request.event_type,
+        request.idempotency_key,
+        request.now
+    ])?;
+
+    let (lease_owner, next_attempt_at) = match &request.lease {
+        Some((owner, until)) => (Some(owner.as_str()), *until),
+        None => (None, request.now),
+    };
+
+    let mut events = Vec::new();
+    let mut jobs = Vec::new();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries (delivery_id, kind, org_id, target_id, parent_id, event_type,
+             url, body, created_ts, updated_ts, state, attempts, max_attempts,
+             next_attempt_at, lease_owner)
+         VALUES (?1, 'webhook', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'pending', 0, ?9, ?10, ?11)",
+    )?;
+
+    for (endpoint_id, url) in subscribed_endpoints(conn, &request.org_id, &request.event_type)? {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let body =
+            envelope::webhook_body(&event_id, &url, request.now, &request.event_type, data_json);
+        insert.execute(params![
+            event_id,
+            request.org_id,
+            endpoint_id,
+            occurrence_id,
+            request.event_type,
+            url,
+            body,
+            request.now,
+            request.max_attempts,
+            next_attempt_at,
+            lease_owner
+        ])?;
+
+        if let Some(owner) = lease_owner {
+            jobs.push(Job {
+                delivery_id: event_id.clone(),
+                kind: DeliveryKind::Webhook,
+                target_id: endpoint_id.clone(),
+                url,
+                body: body.into(),
+                attempts: 0,
+                max_attempts: request.max_attempts,
+                lease_owner: owner.to_owned(),
+            });
+        }
+        events.push(PublishedEvent { endpoint_id, event_id });
+    }
+
+    Ok(Published { occurrence_id, events, replayed: false, jobs })
+}
+
+fn published_before(conn: &Connection, org_id: &str, key: &str) -> Result<Option<Published>> {
+    let occurrence_id: Option<String> = conn
+        .prepare_cached(
+            "SELECT occurrence_id FROM occurrences WHERE org_id = ?1 AND idempotency_key = ?2",
+        )?
+        .query_row([org_id, key], |r| r.get(0))
+        .optional()?;
+    let Some(occurrence_id) = occurrence_id else { return Ok(None) };
+
+    let mut statement = conn.prepare_cached(
+        "SELECT target_id, delivery_id FROM deliveries WHERE parent_id = ?1 ORDER BY row_id",
+    )?;
+    let events = statement
+        .query_map([&occurrence_id], |r| {
+            Ok(PublishedEvent { endpoint_id: r.get(0)?, event_id: r.get(1)? })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(Published { occurrence_id, events, replayed: true, jobs: Vec::new() }))
+}
+
+fn subscribed_endpoints(
+    conn: &Connection,
+    org_id: &str,
+    event_type: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT endpoint_id, url, subscribed_events FROM endpoints
+         WHERE org_id = ?1 AND status = ?2 ORDER BY row_id",
+    )?;
+    let rows = statement.query_map(params![org_id, endpoint_status::ACTIVE], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+    })?;
+
+    let mut endpoints = Vec::new();
+    for row in rows {
+        let (endpoint_id, url, subscribed) = row?;
+        let subscribed: Vec<String> = serde_json::from_str(&subscribed).unwrap_or_default();
+        if subscribed.iter().any(|t| t == event_type) {
+            endpoints.push((endpoint_id, url));
+        }
+    }
+    Ok(endpoints)
+}
+
+fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
+    // The window function caps what one endpoint can take of a claim, so a
+    // dead endpoint with a deep retry backlog cannot crowd out the others.
+    // Parameters are anonymous and bound in order of appearance.
+    let skip = vec!["?"; claim.skip_targets.len()].join(", ");
+    let sql = format!(
+        "UPDATE deliveries SET lease_owner = ?, next_attempt_at = ?
+         WHERE row_id IN (
+             SELECT row_id FROM (
+                 SELECT row_id, row_number() OVER (
+                     PARTITION BY target_id ORDER BY next_attempt_at) AS nth
+                 FROM (SELECT row_id, target_id, next_attempt_at FROM deliveries
+                       WHERE state = 'pending' AND next_attempt_at <= ?
+                         AND target_id NOT IN ({skip})
+                       ORDER BY next_attempt_at LIMIT ?))
+             WHERE nth <= ? LIMIT ?)
+         RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts"
+    );
+
+    let scan = (claim.limit * 8).max(256) as i64;
+    let mut values: Vec<SqlValue> = vec![
+        SqlValue::Text(claim.owner.clone()),
+        SqlValue::Integer(claim.lease_until),
+        SqlValue::Integer(claim.now),
+    ];
+    values.extend(claim.skip_targets.iter().map(|t| SqlValue::Text(t.clone())));
+    values.extend([
+        SqlValue::Integer(scan),
+        SqlValue::Integer(claim.per_target as i64),
+        SqlValue::Integer(claim.limit as i64),
+    ]);
+
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(params_from_iter(values), |r| {
+        let kind: String = r.get(1)?;
+        let body: Vec<u8> = r.get(4)?;
+        Ok(Job {
+            delivery_id: r.get(0)?,
+            kind: DeliveryKind::parse(&kind).unwrap_or(DeliveryKind::Webhook),
+            target_id: r.get(2)?,
+            url: r.get(3)?,
+            body: body.into(),
+            attempts: r.get(5)?,
+            max_attempts: r.get(6)?,
+            lease_owner: claim.owner.clone(),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
+    let attempt = &record.attempt;
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, attempt_no, created_ts, request_headers,
+             response_status, response_body, response_truncated, response_time_ms, success,
+             failure_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        record.delivery_id,
+        attempt.attempt_no,
+        attempt.created_timestamp,
+        serde_json::to_string(&attempt.request_headers).expect("strings serialise"),
+        attempt.response_status_code,
+        attempt.response_body,
+        attempt.response_truncated,
+        attempt.response_time,
+        attempt.success,
+        attempt.failure_reason
+    ])?;
+
+    let (state, next_attempt_at) = match record.next {
+        NextStep::Succeeded => (DeliveryState::Succeeded, record.now),
+        NextStep::RetryAt(at) => (DeliveryState::Pending, at),
+        NextStep::Failed => (DeliveryState::Failed, record.now),
+    };
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET state = ?1, next_attempt_at = ?2, lease_owner = NULL,
+                 attempts = MAX(attempts, ?3), updated_ts = ?4
+             WHERE delivery_id = ?5 AND lease_owner = ?6 AND state = 'pending'",
+        )?
+        .execute(params![
+            state.as_str(),
+            next_attempt_at,
+            attempt.attempt_no,
+            record.now,
+            record.delivery_id,
+            record.lease_owner
+        ])?;
+    Ok(changed == 1)
+}
+
+const ENDPOINT_COLUMNS: &str = "row_id, endpoint_id, org_id, url, subscribed_events, status, \
+                                description, created_ts, updated_ts";
+
+fn endpoint_from_row(r: &Row<'_>) -> Result<(i64, Endpoint)> {
+    let subscribed: String = r.get(4)?;
+    Ok((
+        r.get(0)?,
+        Endpoint {
+            endpoint_id: r.get(1)?,
+            org_id: r.get(2)?,
+            url: r.get(3)?,
+            subscribed_events: serde_json::from_str(&subscribed).unwrap_or_default(),
+            status: r.get(5)?,
+            description: r.get(6)?,
+            created_timestamp: r.get(7)?,
+            updated_timestamp: r.get(8)?,
+        },
+    ))
+}
+
+fn load_endpoint(conn: &Connection, org_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE endpoint_id = ?1 AND org_id = ?2"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([endpoint_id, org_id], |r| Ok(endpoint_from_row(r)))
+        .optional()?
+        .transpose()?
+        .map(|(_, e)| e))
+}
+
+const DELIVERY_COLUMNS: &str = "row_id, delivery_id, kind, org_id, target_id, parent_id, \
+    event_type, url, body, created_ts, updated_ts, state, attempts, max_attempts, \
+    next_attempt_at";
+
+fn delivery_from_row(r: &Row<'_>) -> Result<(i64, Delivery)> {
+    let kind: String = r.get(2)?;
+    let state: String = r.get(11)?;
+    Ok((
+        r.get(0)?,
+        Delivery {
+            delivery_id: r.get(1)?,
+            kind: DeliveryKind::parse(&kind)
+                .ok_or_else(|| Error::Storage(format!("unknown delivery kind {kind}")))?,
+            org_id: r.get(3)?,
+            target_id: r.get(4)?,
+            parent_id: r.get(5)?,
+            event_type: r.get(6)?,
+            url: r.get(7)?,
+            body: r.get(8)?,
+            created_timestamp: r.get(9)?,
+            updated_timestamp: r.get(10)?,
+            state: DeliveryState::parse(&state)
+                .ok_or_else(|| Error::Storage(format!("unknown delivery state {state}")))?,
+            attempts: r.get(12)?,
+            max_attempts: r.get(13)?,
+            next_attempt_at: r.get(14)?,
+        },
+    ))
+}
+
+/// A WHERE clause built from parts, with its values.
+struct Filter {
+    clauses: Vec<String>,
+    values: Vec<SqlValue>,
+}
+
+impl Filter {
+    fn new(clause: &str, value: impl Into<SqlValue>) -> Self {
+        Self { clauses: vec![clause.into()], values: vec![value.into()] }
+    }
+
+    fn and(&mut self, clause: &str, value: impl Into<SqlValue>) {
+        self.clauses.push(clause.into());
+        self.values.push(value.into());
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+}
+
+/// One newest-first page of `table`, with the total count of the filter.
+fn page<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    filter: Filter,
+    request: &PageRequest,
+    from_row: fn(&Row<'_>) -> Result<(i64, T)>,
+) -> Result<Page<T>> {
+    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql());
+    let total_count: u64 =
+        conn.prepare_cached(&count_sql)?.query_row(params_from_iter(&filter.values), |r| r.get(0))?;
+
+    let limit = request.limit.clamp(1, 50);
+    let mut values = filter.values.clone();
+    let mut where_sql = filter.sql();
+    let backwards = request.before.is_some() && request.after.is_none();
+    let order = if backwards { "ASC" } else { "DESC" };
+    if let Some(cursor) = request.after {
+        where_sql.push_str(" AND (created_ts, row_id) < (?, ?)");
+        values.extend([SqlValue::Integer(cursor.created), SqlValue::Integer(cursor.row)]);
+    } else if let Some(cursor) = request.before {
+        where_sql.push_str(" AND (created_ts, row_id) > (?, ?)");
+        values.extend([SqlValue::Integer(cursor.created), SqlValue::Integer(cursor.row)]);
+    }
+    values.push(SqlValue::Integer(limit as i64 + 1));
+
+    let sql = format!(
+        "SELECT {columns} FROM {table} WHERE {where_sql}
+         ORDER BY created_ts {order}, row_id {order} LIMIT ?"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(params_from_iter(values))?;
+    let mut items: Vec<(Cursor, T)> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let (row_id, item) = from_row(row)?;
+        let created: i64 = row.get("created_ts")?;
+        items.push((Cursor { created, row: row_id }, item));
+    }
+
+    let more = items.len() > limit;
+    items.truncate(limit);
+    if backwards {
+        items.reverse();
+    }
+
+    let (has_newer, has_older) = if backwards {
+        (more, true)
+    } else {
+        (request.after.is_some(), more)
+    };
+    let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
+    let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
+    Ok(Page { items: items.into_iter().map(|(_, i)| i).collect(), before, after, total_count })
+}
