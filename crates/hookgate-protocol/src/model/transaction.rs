@@ -75,6 +75,11 @@ open_enum! {
 }
 
 /// A WaaS 2.0 transaction.
+///
+/// Only `transaction_id` is required. The server always sends the fields
+/// Cobo's SDK requires (`wallet_id`, `source`, `destination`, the two
+/// timestamps, ...), but a receiver that refused a signed body for lacking
+/// one would only make the sender retry it, so they are optional here.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Transaction {
     /// Cobo's 2.0 id of the transaction (a UUID).
@@ -86,7 +91,8 @@ pub struct Transaction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The wallet the transaction belongs to.
-    pub wallet_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
     /// The kind of transaction.
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub transaction_type: Option<TransactionType>,
@@ -107,9 +113,11 @@ pub struct Transaction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_id: Option<String>,
     /// Where the funds come from; shape depends on `source_type`.
-    pub source: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Value>,
     /// Where the funds go; shape depends on `destination_type`.
-    pub destination: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Value>,
     /// The fee; shape depends on `fee_type`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fee: Option<Value>,
@@ -135,9 +143,11 @@ pub struct Transaction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// When it was created, Unix ms.
-    pub created_timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_timestamp: Option<i64>,
     /// When it last changed, Unix ms.
-    pub updated_timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_timestamp: Option<i64>,
     /// Every field not named above, kept as sent.
     #[serde(flatten)]
     pub extra: Extra,
@@ -185,6 +195,14 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_transaction_with_only_its_id_parses() {
+        let transaction: Transaction =
+            serde_json::from_str(r#"{"transaction_id":"t","x":1}"#).unwrap();
+        assert_eq!(transaction.wallet_id, None);
+        assert_eq!(transaction.extra["x"], 1);
     }
 
     #[test]
