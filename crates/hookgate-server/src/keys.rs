@@ -21,9 +21,12 @@ pub struct Keys {
 
 /// Loads the signing keys from `dir`, creating missing ones.
 pub fn load_or_create(dir: &Path) -> Result<Keys> {
-    let v2 = read_or_write(&dir.join("signing-ed25519.key"), || cobo_v2::Signer::generate().seed_hex())?;
-    let v1 =
-        read_or_write(&dir.join("signing-secp256k1.key"), || cobo_v1::Signer::generate().private_hex())?;
+    let v2 = read_or_write(&dir.join("signing-ed25519.key"), || {
+        cobo_v2::Signer::generate().seed_hex()
+    })?;
+    let v1 = read_or_write(&dir.join("signing-secp256k1.key"), || {
+        cobo_v1::Signer::generate().private_hex()
+    })?;
     Ok(Keys {
         v2: cobo_v2::Signer::from_seed_hex(&v2.0)
             .map_err(|e| Error::DataDir(format!("signing-ed25519.key: {e}")))?,
@@ -46,7 +49,12 @@ fn read_or_write(path: &Path, make: impl FnOnce() -> String) -> Result<(String, 
     match fs::read_to_string(path) {
         Ok(text) => return Ok((text.trim().to_owned(), false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::DataDir(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::DataDir(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
     }
 
     let value = make();

@@ -34,7 +34,10 @@ use store::{SqliteStore, Store};
 
 /// The time now in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as i64
 }
 
 /// A running server.
@@ -77,17 +80,25 @@ impl RunningServer {
 pub async fn start(settings: Settings) -> Result<RunningServer> {
     settings.validate()?;
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-        Error::DataDir(format!("cannot create {}: {e}", settings.data_dir.display()))
+        Error::DataDir(format!(
+            "cannot create {}: {e}",
+            settings.data_dir.display()
+        ))
     })?;
 
     let keys = keys::load_or_create(&settings.data_dir)?;
     let (admin_token, admin_token_generated) = match &settings.admin_token {
         Some(token) if token.len() >= 16 => (token.clone(), false),
-        Some(_) => return Err(Error::Settings("admin_token must be at least 16 characters".into())),
+        Some(_) => {
+            return Err(Error::Settings(
+                "admin_token must be at least 16 characters".into(),
+            ))
+        }
         None => keys::admin_token(&settings.data_dir)?,
     };
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&settings.data_dir.join("hookgate.db"))?);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&settings.data_dir.join("hookgate.db"))?);
     let metrics = Arc::new(metrics::Metrics::default());
     let sender = Sender::new(
         NetworkPolicy::new(settings.network.allow_cidrs.clone()),
@@ -116,7 +127,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     let listener = TcpListener::bind(settings.listen)
         .await
         .map_err(|e| Error::Settings(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let addr = listener.local_addr().map_err(|e| Error::Settings(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Settings(e.to_string()))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
     let task = tokio::spawn(async move {

@@ -39,22 +39,48 @@ impl Default for Metrics {
         let delivered = Counter::default();
         let failed = Counter::default();
         let attempts = Family::<OutcomeLabel, Counter>::default();
-        let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let buckets = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ];
         let attempt_latency = Histogram::new(buckets.into_iter());
         let backlog = Gauge::default();
 
-        registry.register("events_published", "Event copies accepted", published.clone());
-        registry.register("deliveries_succeeded", "Deliveries that ended Success", delivered.clone());
-        registry.register("deliveries_failed", "Deliveries that ended Failed", failed.clone());
+        registry.register(
+            "events_published",
+            "Event copies accepted",
+            published.clone(),
+        );
+        registry.register(
+            "deliveries_succeeded",
+            "Deliveries that ended Success",
+            delivered.clone(),
+        );
+        registry.register(
+            "deliveries_failed",
+            "Deliveries that ended Failed",
+            failed.clone(),
+        );
         registry.register("attempts", "Delivery attempts by outcome", attempts.clone());
         registry.register(
             "attempt_duration_seconds",
             "Time from send to the end of the response",
             attempt_latency.clone(),
         );
-        registry.register("retry_backlog", "Deliveries waiting for an attempt", backlog.clone());
+        registry.register(
+            "retry_backlog",
+            "Deliveries waiting for an attempt",
+            backlog.clone(),
+        );
 
-        Self { registry, published, delivered, failed, attempts, attempt_latency, backlog }
+        Self {
+            registry,
+            published,
+            delivered,
+            failed,
+            attempts,
+            attempt_latency,
+            backlog,
+        }
     }
 }
 

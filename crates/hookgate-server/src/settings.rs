@@ -104,7 +104,17 @@ impl Default for DeliverySettings {
         Self {
             timeout_ms: 2 * S,
             lease_ms: 30 * S,
-            webhook_retry_ms: vec![30 * S, MIN, 5 * MIN, 15 * MIN, 30 * MIN, H, 2 * H, 4 * H, 8 * H],
+            webhook_retry_ms: vec![
+                30 * S,
+                MIN,
+                5 * MIN,
+                15 * MIN,
+                30 * MIN,
+                H,
+                2 * H,
+                4 * H,
+                8 * H,
+            ],
             webhook_max_attempts: 10,
             callback_retry_ms: vec![5 * S, 10 * S, 30 * S, MIN, 5 * MIN],
             callback_max_attempts: 30,
@@ -124,7 +134,10 @@ impl Settings {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(Error::Settings(format!("settings file {} not found", file.display())));
+                return Err(Error::Settings(format!(
+                    "settings file {} not found",
+                    file.display()
+                )));
             }
             figment = figment.merge(Toml::file(file));
         }
@@ -140,7 +153,9 @@ impl Settings {
     pub fn validate(&self) -> Result<()> {
         let d = &self.delivery;
         if d.timeout_ms == 0 {
-            return Err(Error::Settings("delivery.timeout_ms must be above 0".into()));
+            return Err(Error::Settings(
+                "delivery.timeout_ms must be above 0".into(),
+            ));
         }
         if Duration::from_millis(d.lease_ms) < Duration::from_millis(d.timeout_ms) + LEASE_MARGIN {
             return Err(Error::Settings(format!(
@@ -152,16 +167,22 @@ impl Settings {
             )));
         }
         if d.webhook_retry_ms.is_empty() || d.callback_retry_ms.is_empty() {
-            return Err(Error::Settings("retry schedules must list at least one gap".into()));
+            return Err(Error::Settings(
+                "retry schedules must list at least one gap".into(),
+            ));
         }
         if d.webhook_max_attempts == 0 || d.callback_max_attempts == 0 {
             return Err(Error::Settings("max attempts must be at least 1".into()));
         }
         if !(0.0..=1.0).contains(&d.jitter) {
-            return Err(Error::Settings("delivery.jitter must be between 0 and 1".into()));
+            return Err(Error::Settings(
+                "delivery.jitter must be between 0 and 1".into(),
+            ));
         }
         if d.max_in_flight == 0 || d.max_in_flight_per_endpoint == 0 {
-            return Err(Error::Settings("in-flight limits must be at least 1".into()));
+            return Err(Error::Settings(
+                "in-flight limits must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //!
 //! Each subcommand lives in its own file under `commands/`.
 
+mod client;
 mod commands;
 
 use std::process::ExitCode;

@@ -6,6 +6,9 @@ use rand::rngs::OsRng;
 
 use super::{cobo_digest, decode_hex, SignatureError};
 
+/// A parsed Ed25519 public key.
+pub type PublicKey = VerifyingKey;
+
 /// The server's WaaS 2.0 signing key.
 #[derive(Clone)]
 pub struct Signer {

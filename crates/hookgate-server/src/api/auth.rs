@@ -20,7 +20,11 @@ pub struct OrgCaller {
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -62,6 +66,9 @@ impl FromRequestParts<AppState> for OrgCaller {
             .api_key_by_secret_hash(secret_hash(secret))
             .await?
             .ok_or_else(|| ApiError::unauthorized("unknown API key secret"))?;
-        Ok(OrgCaller { org_id: key.org_id, api_key_id: key.api_key_id })
+        Ok(OrgCaller {
+            org_id: key.org_id,
+            api_key_id: key.api_key_id,
+        })
     }
 }

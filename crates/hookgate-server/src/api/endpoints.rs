@@ -19,7 +19,10 @@ const MAX_URL_LEN: usize = 500;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/webhooks/endpoints", get(list).post(create))
-        .route("/v2/webhooks/endpoints/{endpoint_id}", get(show).put(update))
+        .route(
+            "/v2/webhooks/endpoints/{endpoint_id}",
+            get(show).put(update),
+        )
 }
 
 #[derive(Deserialize)]
@@ -35,7 +38,9 @@ struct NewEndpoint {
 /// the length Cobo's SDK accepts.
 pub fn check_url(url: &str) -> Result<(), ApiError> {
     if url.len() > MAX_URL_LEN {
-        return Err(ApiError::invalid(format!("url is longer than {MAX_URL_LEN} characters")));
+        return Err(ApiError::invalid(format!(
+            "url is longer than {MAX_URL_LEN} characters"
+        )));
     }
     let parsed =
         url::Url::parse(url).map_err(|e| ApiError::invalid(format!("url is not valid: {e}")))?;
@@ -43,7 +48,9 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid("url must start with http:// or https://"));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ApiError::invalid("url must not contain a user name or password"));
+        return Err(ApiError::invalid(
+            "url must not contain a user name or password",
+        ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(ApiError::invalid("url must name a host"));
@@ -56,7 +63,9 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
 
 fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
     if events.is_empty() {
-        return Err(ApiError::invalid("subscribed_events must name at least one event type"));
+        return Err(ApiError::invalid(
+            "subscribed_events must name at least one event type",
+        ));
     }
     let mut checked: Vec<String> = Vec::with_capacity(events.len());
     for event_type in events {
@@ -76,7 +85,9 @@ fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
 
 fn check_description(description: &str) -> Result<(), ApiError> {
     if description.chars().count() > 1000 {
-        return Err(ApiError::invalid("description is longer than 1000 characters"));
+        return Err(ApiError::invalid(
+            "description is longer than 1000 characters",
+        ));
     }
     Ok(())
 }
@@ -100,27 +111,29 @@ async fn create(
         created_timestamp: now,
         updated_timestamp: now,
     };
-    Ok((StatusCode::CREATED, Json(state.store.create_endpoint(endpoint).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_endpoint(endpoint).await?),
+    ))
 }
 
 #[derive(Deserialize)]
 struct ListParams {
     status: Option<String>,
     event_type: Option<String>,
-    #[serde(flatten)]
-    page: PageParams,
 }
 
 async fn list(
     caller: OrgCaller,
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
+    Query(page): Query<PageParams>,
 ) -> Result<Json<ListBody<Endpoint>>, ApiError> {
     let query = EndpointQuery {
         org_id: caller.org_id,
         status: params.status.filter(|s| !s.is_empty()),
         event_type: params.event_type.filter(|s| !s.is_empty()),
-        page: params.page.request()?,
+        page: page.request()?,
     };
     let page = state.store.list_endpoints(query).await?;
     Ok(Json(ListBody::from_page(page, |e| e)))
@@ -132,7 +145,9 @@ async fn show(
     Path(endpoint_id): Path<String>,
 ) -> Result<Json<Endpoint>, ApiError> {
     let endpoint = state.store.endpoint(caller.org_id, endpoint_id).await?;
-    endpoint.map(Json).ok_or_else(|| ApiError::not_found("endpoint"))
+    endpoint
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
 #[derive(Deserialize)]

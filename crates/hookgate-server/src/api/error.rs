@@ -35,7 +35,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, code: i32, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     /// 400: the request is not valid.
@@ -50,7 +54,11 @@ impl ApiError {
 
     /// 404 for `what`.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            format!("{what} not found"),
+        )
     }
 
     pub(super) fn from_json_rejection(rejection: JsonRejection) -> Self {

@@ -18,9 +18,18 @@ use crate::store::{Attempt, Delivery, DeliveryState, EventQuery, PublishRequest,
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/webhooks/endpoints/{endpoint_id}/events", get(list))
-        .route("/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}", get(show))
-        .route("/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}/logs", get(logs))
-        .route("/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}/retry", post(retry))
+        .route(
+            "/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}",
+            get(show),
+        )
+        .route(
+            "/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}/logs",
+            get(logs),
+        )
+        .route(
+            "/v2/webhooks/endpoints/{endpoint_id}/events/{event_id}/retry",
+            post(retry),
+        )
         .route("/v2/webhooks/events/definitions", get(definitions))
         .route("/v2/webhooks/events/trigger", post(trigger))
         .route("/v2/webhooks/public_key", get(public_key))
@@ -41,7 +50,8 @@ pub async fn publish(
             catalogue::closest(event_type, 3).join(", ")
         ))
     })?;
-    let data = envelope::normalise_data(entry, data).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let data =
+        envelope::normalise_data(entry, data).map_err(|e| ApiError::invalid(e.to_string()))?;
 
     let request = PublishRequest {
         org_id,
@@ -55,7 +65,10 @@ pub async fn publish(
     let mut published = state.store.publish(request).await?;
 
     if !published.replayed {
-        state.metrics.published.inc_by(published.events.len() as u64);
+        state
+            .metrics
+            .published
+            .inc_by(published.events.len() as u64);
     }
     state.dispatcher.submit(std::mem::take(&mut published.jobs));
     Ok(published)
@@ -66,7 +79,10 @@ fn event_view(delivery: &Delivery) -> Value {
     let mut view = serde_json::from_slice::<Map<String, Value>>(&delivery.body).unwrap_or_default();
     view.insert("status".into(), json!(delivery.state.webhook_status()));
     if delivery.state == DeliveryState::Pending {
-        view.insert("next_retry_timestamp".into(), json!(delivery.next_attempt_at));
+        view.insert(
+            "next_retry_timestamp".into(),
+            json!(delivery.next_attempt_at),
+        );
         view.insert(
             "retries_left".into(),
             json!(delivery.max_attempts.saturating_sub(delivery.attempts)),
@@ -85,16 +101,18 @@ struct ListParams {
     min_created_timestamp: Option<i64>,
     /// Only events created before this time, Unix ms.
     max_created_timestamp: Option<i64>,
-    #[serde(flatten)]
-    page: PageParams,
 }
 
 fn parse_states(text: Option<&str>) -> Result<Vec<DeliveryState>, ApiError> {
-    let Some(text) = text.filter(|t| !t.is_empty()) else { return Ok(Vec::new()) };
+    let Some(text) = text.filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
     text.split(',')
         .map(|s| {
             DeliveryState::from_webhook_status(s.trim()).ok_or_else(|| {
-                ApiError::invalid(format!("status {s:?} is not one of Success, Retrying, Failed"))
+                ApiError::invalid(format!(
+                    "status {s:?} is not one of Success, Retrying, Failed"
+                ))
             })
         })
         .collect()
@@ -105,6 +123,7 @@ async fn list(
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
     Query(params): Query<ListParams>,
+    Query(page): Query<PageParams>,
 ) -> Result<Json<ListBody<Value>>, ApiError> {
     state
         .store
@@ -119,7 +138,7 @@ async fn list(
         event_type: params.event_type.filter(|t| !t.is_empty()),
         created_from: params.min_created_timestamp,
         created_until: params.max_created_timestamp,
-        page: params.page.request()?,
+        page: page.request()?,
     };
     let page = state.store.list_events(query).await?;
     Ok(Json(ListBody::from_page(page, |d| event_view(&d))))
@@ -187,7 +206,10 @@ async fn logs(
 ) -> Result<Json<Value>, ApiError> {
     let delivery = load(&state, caller.org_id, &endpoint_id, event_id).await?;
     let attempts = state.store.attempts(delivery.delivery_id.clone()).await?;
-    let views: Vec<LogView> = attempts.into_iter().map(|a| log_view(&delivery, a)).collect();
+    let views: Vec<LogView> = attempts
+        .into_iter()
+        .map(|a| log_view(&delivery, a))
+        .collect();
     let total = views.len();
     Ok(Json(json!({
         "data": views,
@@ -201,7 +223,10 @@ async fn retry(
     Path((endpoint_id, event_id)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let delivery = load(&state, caller.org_id.clone(), &endpoint_id, event_id).await?;
-    state.store.retry_now(caller.org_id, delivery.delivery_id, now_ms()).await?;
+    state
+        .store
+        .retry_now(caller.org_id, delivery.delivery_id, now_ms())
+        .await?;
     state.dispatcher.wake();
     Ok((StatusCode::CREATED, Json(json!({"retried": true}))))
 }

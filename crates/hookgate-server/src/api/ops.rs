@@ -18,7 +18,10 @@ pub fn routes() -> Router<AppState> {
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match state.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
-        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        ),
     }
 }
 
@@ -27,7 +30,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.backlog.set(backlog as i64);
     }
     (
-        [(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

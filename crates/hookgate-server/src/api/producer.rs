@@ -42,7 +42,10 @@ async fn create_org(
         name: name.to_owned(),
         created_timestamp: now_ms(),
     };
-    Ok((StatusCode::CREATED, Json(state.store.create_org(org).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_org(org).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -76,7 +79,10 @@ async fn create_api_key(
         public_key: body.public_key.map(|k| k.trim().to_ascii_lowercase()),
         created_timestamp: now_ms(),
     };
-    let key = state.store.create_api_key(key, secret_hash(&secret)).await?;
+    let key = state
+        .store
+        .create_api_key(key, secret_hash(&secret))
+        .await?;
 
     let mut answer = serde_json::to_value(&key).expect("an API key serialises");
     answer["secret"] = json!(secret);
@@ -100,10 +106,18 @@ async fn publish_event(
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     if let Some(key) = &body.idempotency_key {
         if key.is_empty() || key.len() > 255 {
-            return Err(ApiError::invalid("idempotency_key must be 1 to 255 characters"));
+            return Err(ApiError::invalid(
+                "idempotency_key must be 1 to 255 characters",
+            ));
         }
     }
-    let published =
-        publish(&state, body.org_id, &body.event_type, body.data, body.idempotency_key).await?;
+    let published = publish(
+        &state,
+        body.org_id,
+        &body.event_type,
+        body.data,
+        body.idempotency_key,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(published)))
 }

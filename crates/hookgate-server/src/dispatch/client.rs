@@ -77,7 +77,9 @@ impl Sender {
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver { policy: policy.clone() }))
+            .dns_resolver(Arc::new(PolicyResolver {
+                policy: policy.clone(),
+            }))
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
@@ -85,11 +87,20 @@ impl Sender {
             .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client configuration is valid");
-        Self { client, policy, timeout }
+        Self {
+            client,
+            policy,
+            timeout,
+        }
     }
 
     /// POSTs `body` with `headers` to `url`.
-    pub async fn post(&self, url: &str, headers: HeaderMap, body: Bytes) -> Result<Reply, SendError> {
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Reply, SendError> {
         let parsed = url::Url::parse(url).map_err(|e| SendError::InvalidUrl(e.to_string()))?;
         if let Some(ip) = literal_ip(&parsed) {
             if !self.policy.permits(ip) {
@@ -109,7 +120,11 @@ impl Sender {
 
             let status = response.status().as_u16();
             let header = |name: http::HeaderName| {
-                response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
             };
             let location = header(http::header::LOCATION);
             let retry_after = header(http::header::RETRY_AFTER);
@@ -125,10 +140,18 @@ impl Sender {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Reply { status, body, truncated, location, retry_after })
+            Ok(Reply {
+                status,
+                body,
+                truncated,
+                location,
+                retry_after,
+            })
         };
 
-        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(SendError::Timeout))
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .unwrap_or(Err(SendError::Timeout))
     }
 }
 
@@ -154,9 +177,12 @@ impl Resolve for PolicyResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                found.into_iter().filter(|addr| policy.permits(addr.ip())).collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|addr| policy.permits(addr.ip()))
+                .collect();
             if allowed.is_empty() {
                 return Err(Box::new(BlockedName(host)) as Box<dyn StdError + Send + Sync>);
             }

@@ -28,9 +28,9 @@ use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::metrics::{Metrics, OutcomeLabel};
+use crate::now_ms;
 use crate::settings::DeliverySettings;
 use crate::store::{Attempt, AttemptOutcome, Claim, DeliveryKind, Job, NextStep, Store};
-use crate::now_ms;
 use client::{Reply, SendError, Sender};
 use policy::RetryPolicy;
 
@@ -69,7 +69,11 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
     ) -> Self {
         let webhook_policy = RetryPolicy {
-            gaps: settings.webhook_retry_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+            gaps: settings
+                .webhook_retry_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
             max_attempts: settings.webhook_max_attempts,
             jitter: settings.jitter,
             retry_after_cap: Duration::from_millis(settings.retry_after_cap_ms),
@@ -102,8 +106,12 @@ impl Dispatcher {
     /// attempts them at once: `None` when the node is saturated, in which
     /// case the claim loop (of any node) will take them.
     pub fn hot_lease(&self) -> Option<(String, i64)> {
-        (self.inner.slots.available_permits() > 0)
-            .then(|| (self.inner.owner.clone(), now_ms() + self.inner.settings.lease_ms as i64))
+        (self.inner.slots.available_permits() > 0).then(|| {
+            (
+                self.inner.owner.clone(),
+                now_ms() + self.inner.settings.lease_ms as i64,
+            )
+        })
     }
 
     /// Attempts deliveries already leased to this node.
@@ -126,9 +134,13 @@ impl Dispatcher {
 
 fn spawn_attempt(inner: Arc<Inner>, job: Job) {
     tokio::spawn(async move {
-        let Ok(_slot) = inner.slots.clone().acquire_owned().await else { return };
+        let Ok(_slot) = inner.slots.clone().acquire_owned().await else {
+            return;
+        };
         let endpoint_slots = inner.endpoint_semaphore(&job.target_id);
-        let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else { return };
+        let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
+            return;
+        };
         attempt(&inner, job).await;
     });
 }
@@ -193,7 +205,11 @@ async fn claim_loop(inner: Arc<Inner>) {
                 poll
             }
         };
-        let wait = if claimed == 0 { wait.max(IDLE_FLOOR) } else { wait };
+        let wait = if claimed == 0 {
+            wait.max(IDLE_FLOOR)
+        } else {
+            wait
+        };
         tokio::select! {
             _ = inner.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -282,7 +298,10 @@ async fn attempt(inner: &Inner, job: Job) {
 fn record_metrics(inner: &Inner, success: bool, next: NextStep, elapsed: Duration) {
     let metrics = &inner.metrics;
     let outcome = if success { "success" } else { "failure" };
-    metrics.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
+    metrics
+        .attempts
+        .get_or_create(&OutcomeLabel { outcome })
+        .inc();
     metrics.attempt_latency.observe(elapsed.as_secs_f64());
     match next {
         NextStep::Succeeded => {
@@ -306,7 +325,11 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
     let reply = match result {
         Ok(reply) => reply,
         Err(e) => {
-            return Verdict { success: false, failure_reason: Some(e.to_string()), retry_after: None }
+            return Verdict {
+                success: false,
+                failure_reason: Some(e.to_string()),
+                retry_after: None,
+            }
         }
     };
 
@@ -323,18 +346,31 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         .as_deref()
         .filter(|_| policy::honours_retry_after(reply.status))
         .and_then(|value| policy::parse_retry_after(value, SystemTime::now()));
-    Verdict { success, failure_reason, retry_after }
+    Verdict {
+        success,
+        failure_reason,
+        retry_after,
+    }
 }
 
 fn request_headers(timestamp: &str, signature: &str, underscore: bool) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(5);
     let value = |text: &str| HeaderValue::from_str(text).expect("digits and hex are valid");
-    map.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    map.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     map.insert(HeaderName::from_static("biz-timestamp"), value(timestamp));
-    map.insert(HeaderName::from_static("biz-resp-signature"), value(signature));
+    map.insert(
+        HeaderName::from_static("biz-resp-signature"),
+        value(signature),
+    );
     if underscore {
         map.insert(HeaderName::from_static("biz_timestamp"), value(timestamp));
-        map.insert(HeaderName::from_static("biz_resp_signature"), value(signature));
+        map.insert(
+            HeaderName::from_static("biz_resp_signature"),
+            value(signature),
+        );
     }
     map
 }
@@ -368,7 +404,10 @@ mod tests {
 
     #[test]
     fn redirect_is_a_failure_naming_the_location() {
-        let verdict = judge(DeliveryKind::Webhook, &Ok(reply(302, Some("https://elsewhere/"), None)));
+        let verdict = judge(
+            DeliveryKind::Webhook,
+            &Ok(reply(302, Some("https://elsewhere/"), None)),
+        );
         assert!(!verdict.success);
         assert_eq!(
             verdict.failure_reason.as_deref(),

@@ -88,7 +88,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
         || (s[0] == 0x2002)
         || (s[0] == 0x2001 && s[1] == 0)
-        || ip.to_ipv4().is_some_and(|v4| s[0..6] == [0; 6] && !is_public_v4(v4));
+        || ip
+            .to_ipv4()
+            .is_some_and(|v4| s[0..6] == [0; 6] && !is_public_v4(v4));
     !blocked
 }
 
@@ -141,7 +143,12 @@ mod tests {
 
     #[test]
     fn public_addresses_pass() {
-        for addr in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::5db8:d822"] {
+        for addr in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+        ] {
             assert!(!refused(addr), "{addr}");
         }
     }

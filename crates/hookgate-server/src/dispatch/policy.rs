@@ -51,7 +51,9 @@ impl RetryPolicy {
     /// without jitter or `Retry-After`: logged at start so operators know
     /// the window their receivers must recover within.
     pub fn worst_case_window(&self) -> Duration {
-        (1..self.max_attempts).map(|n| self.gap_after(n, None, 0.0)).sum()
+        (1..self.max_attempts)
+            .map(|n| self.gap_after(n, None, 0.0))
+            .sum()
     }
 }
 
@@ -83,7 +85,11 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
-            gaps: vec![Duration::from_secs(30), Duration::from_secs(60), Duration::from_secs(300)],
+            gaps: vec![
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                Duration::from_secs(300),
+            ],
             max_attempts: 5,
             jitter: 0.1,
             retry_after_cap: Duration::from_secs(600),
@@ -104,16 +110,28 @@ mod tests {
         let p = policy();
         for r in [0.0, 0.25, 0.5, 0.999] {
             let gap = p.gap_after(1, None, r);
-            assert!(gap >= Duration::from_secs(30) && gap <= Duration::from_secs(33), "{gap:?}");
+            assert!(
+                gap >= Duration::from_secs(30) && gap <= Duration::from_secs(33),
+                "{gap:?}"
+            );
         }
     }
 
     #[test]
     fn retry_after_can_lengthen_but_not_shorten_and_is_capped() {
         let p = policy();
-        assert_eq!(p.gap_after(1, Some(Duration::from_secs(120)), 0.0), Duration::from_secs(120));
-        assert_eq!(p.gap_after(1, Some(Duration::from_secs(1)), 0.0), Duration::from_secs(30));
-        assert_eq!(p.gap_after(1, Some(Duration::from_secs(86_400)), 0.0), Duration::from_secs(600));
+        assert_eq!(
+            p.gap_after(1, Some(Duration::from_secs(120)), 0.0),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            p.gap_after(1, Some(Duration::from_secs(1)), 0.0),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            p.gap_after(1, Some(Duration::from_secs(86_400)), 0.0),
+            Duration::from_secs(600)
+        );
     }
 
     #[test]
@@ -138,9 +156,15 @@ mod tests {
     #[test]
     fn retry_after_parses_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
-        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);

@@ -60,7 +60,11 @@ impl SqliteStore {
             .spawn(move || run_writer(conn, queue))
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
 
-        Ok(Self { writer, readers: Arc::new(Mutex::new(Vec::new())), path: path.to_owned() })
+        Ok(Self {
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path: path.to_owned(),
+        })
     }
 
     /// Runs `f` in the next group commit; answers once it is durable.
@@ -78,8 +82,12 @@ impl SqliteStore {
             })
         });
 
-        self.writer.send(job).map_err(|_| Error::Unavailable("the store is closed".into()))?;
-        answered.await.map_err(|_| Error::Storage("the writer thread stopped".into()))?
+        self.writer
+            .send(job)
+            .map_err(|_| Error::Unavailable("the store is closed".into()))?;
+        answered
+            .await
+            .map_err(|_| Error::Storage("the writer thread stopped".into()))?
     }
 
     /// Runs `f` on a read connection.
@@ -151,9 +159,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 }
 
 fn schema_version(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
-        r.get(0)
-    })?)
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -189,7 +199,9 @@ fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
         }
 
         let finishes: Vec<Finish> = group.into_iter().map(|job| job(&conn)).collect();
-        let committed = conn.execute_batch("COMMIT").map_err(|e| format!("commit failed: {e}"));
+        let committed = conn
+            .execute_batch("COMMIT")
+            .map_err(|e| format!("commit failed: {e}"));
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -202,9 +214,14 @@ fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> std::result::Result<(), String> {
-        let version = self.read(|conn| schema_version(conn)).await.map_err(|e| e.to_string())?;
+        let version = self
+            .read(|conn| schema_version(conn))
+            .await
+            .map_err(|e| e.to_string())?;
         if version != SCHEMA_VERSION {
-            return Err(format!("schema is version {version}, this build needs {SCHEMA_VERSION}"));
+            return Err(format!(
+                "schema is version {version}, this build needs {SCHEMA_VERSION}"
+            ));
         }
         Ok(())
     }
@@ -266,7 +283,11 @@ impl Store for SqliteStore {
             Ok(conn
                 .prepare_cached("SELECT org_id, name, created_ts FROM orgs WHERE org_id = ?1")?
                 .query_row([org_id], |r| {
-                    Ok(Org { org_id: r.get(0)?, name: r.get(1)?, created_timestamp: r.get(2)? })
+                    Ok(Org {
+                        org_id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_timestamp: r.get(2)?,
+                    })
                 })
                 .optional()?)
         })
@@ -296,7 +317,8 @@ impl Store for SqliteStore {
     }
 
     async fn endpoint(&self, org_id: String, endpoint_id: String) -> Result<Option<Endpoint>> {
-        self.read(move |conn| load_endpoint(conn, &org_id, &endpoint_id)).await
+        self.read(move |conn| load_endpoint(conn, &org_id, &endpoint_id))
+            .await
     }
 
     async fn list_endpoints(&self, query: EndpointQuery) -> Result<Page<Endpoint>> {
@@ -311,7 +333,14 @@ impl Store for SqliteStore {
                     event_type,
                 );
             }
-            page(conn, "endpoints", ENDPOINT_COLUMNS, filter, &query.page, endpoint_from_row)
+            page(
+                conn,
+                "endpoints",
+                ENDPOINT_COLUMNS,
+                filter,
+                &query.page,
+                endpoint_from_row,
+            )
         })
         .await
     }
@@ -357,7 +386,8 @@ impl Store for SqliteStore {
 
     async fn publish(&self, request: PublishRequest) -> Result<Published> {
         let data_json = envelope::data_json(&request.data);
-        self.write(move |conn| publish_in(conn, &request, &data_json)).await
+        self.write(move |conn| publish_in(conn, &request, &data_json))
+            .await
     }
 
     async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>> {
@@ -367,7 +397,9 @@ impl Store for SqliteStore {
     async fn next_due(&self) -> Result<Option<i64>> {
         self.read(|conn| {
             Ok(conn
-                .prepare_cached("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")?
+                .prepare_cached(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+                )?
                 .query_row([], |r| r.get(0))?)
         })
         .await
@@ -400,7 +432,14 @@ impl Store for SqliteStore {
             if let Some(until) = query.created_until {
                 filter.and("created_ts < ?", until);
             }
-            page(conn, "deliveries", DELIVERY_COLUMNS, filter, &query.page, delivery_from_row)
+            page(
+                conn,
+                "deliveries",
+                DELIVERY_COLUMNS,
+                filter,
+                &query.page,
+                delivery_from_row,
+            )
         })
         .await
     }
@@ -453,7 +492,9 @@ impl Store for SqliteStore {
                     "SELECT state, lease_owner, next_attempt_at FROM deliveries
                      WHERE delivery_id = ?1 AND org_id = ?2",
                 )?
-                .query_row([&delivery_id, &org_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row([&delivery_id, &org_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let (state, lease_owner, next_attempt_at) = row.ok_or(Error::NotFound("event"))?;
 
@@ -576,10 +617,18 @@ fn publish_in(
                 lease_owner: owner.to_owned(),
             });
         }
-        events.push(PublishedEvent { endpoint_id, event_id });
+        events.push(PublishedEvent {
+            endpoint_id,
+            event_id,
+        });
     }
 
-    Ok(Published { occurrence_id, events, replayed: false, jobs })
+    Ok(Published {
+        occurrence_id,
+        events,
+        replayed: false,
+        jobs,
+    })
 }
 
 fn published_before(conn: &Connection, org_id: &str, key: &str) -> Result<Option<Published>> {
@@ -589,17 +638,27 @@ fn published_before(conn: &Connection, org_id: &str, key: &str) -> Result<Option
         )?
         .query_row([org_id, key], |r| r.get(0))
         .optional()?;
-    let Some(occurrence_id) = occurrence_id else { return Ok(None) };
+    let Some(occurrence_id) = occurrence_id else {
+        return Ok(None);
+    };
 
     let mut statement = conn.prepare_cached(
         "SELECT target_id, delivery_id FROM deliveries WHERE parent_id = ?1 ORDER BY row_id",
     )?;
     let events = statement
         .query_map([&occurrence_id], |r| {
-            Ok(PublishedEvent { endpoint_id: r.get(0)?, event_id: r.get(1)? })
+            Ok(PublishedEvent {
+                endpoint_id: r.get(0)?,
+                event_id: r.get(1)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(Some(Published { occurrence_id, events, replayed: true, jobs: Vec::new() }))
+    Ok(Some(Published {
+        occurrence_id,
+        events,
+        replayed: true,
+        jobs: Vec::new(),
+    }))
 }
 
 fn subscribed_endpoints(
@@ -612,7 +671,11 @@ fn subscribed_endpoints(
          WHERE org_id = ?1 AND status = ?2 ORDER BY row_id",
     )?;
     let rows = statement.query_map(params![org_id, endpoint_status::ACTIVE], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })?;
 
     let mut endpoints = Vec::new();
@@ -740,9 +803,8 @@ fn endpoint_from_row(r: &Row<'_>) -> Result<(i64, Endpoint)> {
 }
 
 fn load_endpoint(conn: &Connection, org_id: &str, endpoint_id: &str) -> Result<Option<Endpoint>> {
-    let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE endpoint_id = ?1 AND org_id = ?2"
-    );
+    let sql =
+        format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE endpoint_id = ?1 AND org_id = ?2");
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([endpoint_id, org_id], |r| Ok(endpoint_from_row(r)))
@@ -789,7 +851,10 @@ struct Filter {
 
 impl Filter {
     fn new(clause: &str, value: impl Into<SqlValue>) -> Self {
-        Self { clauses: vec![clause.into()], values: vec![value.into()] }
+        Self {
+            clauses: vec![clause.into()],
+            values: vec![value.into()],
+        }
     }
 
     fn and(&mut self, clause: &str, value: impl Into<SqlValue>) {
@@ -812,8 +877,9 @@ fn page<T>(
     from_row: fn(&Row<'_>) -> Result<(i64, T)>,
 ) -> Result<Page<T>> {
     let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql());
-    let total_count: u64 =
-        conn.prepare_cached(&count_sql)?.query_row(params_from_iter(&filter.values), |r| r.get(0))?;
+    let total_count: u64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(params_from_iter(&filter.values), |r| r.get(0))?;
 
     let limit = request.limit.clamp(1, 50);
     let mut values = filter.values.clone();
@@ -822,10 +888,16 @@ fn page<T>(
     let order = if backwards { "ASC" } else { "DESC" };
     if let Some(cursor) = request.after {
         where_sql.push_str(" AND (created_ts, row_id) < (?, ?)");
-        values.extend([SqlValue::Integer(cursor.created), SqlValue::Integer(cursor.row)]);
+        values.extend([
+            SqlValue::Integer(cursor.created),
+            SqlValue::Integer(cursor.row),
+        ]);
     } else if let Some(cursor) = request.before {
         where_sql.push_str(" AND (created_ts, row_id) > (?, ?)");
-        values.extend([SqlValue::Integer(cursor.created), SqlValue::Integer(cursor.row)]);
+        values.extend([
+            SqlValue::Integer(cursor.created),
+            SqlValue::Integer(cursor.row),
+        ]);
     }
     values.push(SqlValue::Integer(limit as i64 + 1));
 
@@ -839,7 +911,13 @@ fn page<T>(
     while let Some(row) = rows.next()? {
         let (row_id, item) = from_row(row)?;
         let created: i64 = row.get("created_ts")?;
-        items.push((Cursor { created, row: row_id }, item));
+        items.push((
+            Cursor {
+                created,
+                row: row_id,
+            },
+            item,
+        ));
     }
 
     let more = items.len() > limit;
@@ -855,5 +933,10 @@ fn page<T>(
     };
     let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
     let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
-    Ok(Page { items: items.into_iter().map(|(_, i)| i).collect(), before, after, total_count })
+    Ok(Page {
+        items: items.into_iter().map(|(_, i)| i).collect(),
+        before,
+        after,
+        total_count,
+    })
 }

@@ -9,8 +9,10 @@ use hookgate_server::settings::Settings;
 
 /// Options of `hookgate serve`.
 #[derive(clap::Args)]
-#[command(after_help = "Examples:\n  hookgate serve\n  hookgate serve --config hookgate.toml\n  \
-HOOKGATE_LISTEN=0.0.0.0:8080 HOOKGATE_DELIVERY__TIMEOUT_MS=5000 hookgate serve")]
+#[command(
+    after_help = "Examples:\n  hookgate serve\n  hookgate serve --config hookgate.toml\n  \
+HOOKGATE_LISTEN=0.0.0.0:8080 HOOKGATE_DELIVERY__TIMEOUT_MS=5000 hookgate serve"
+)]
 pub struct Args {
     /// Settings file (TOML); HOOKGATE_* variables override it.
     #[arg(long, short, env = "HOOKGATE_CONFIG")]
@@ -33,7 +35,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     super::init_logging(&settings.log);
 
-    let server = hookgate_server::start(settings.clone()).await.context("starting the server")?;
+    let server = hookgate_server::start(settings.clone())
+        .await
+        .context("starting the server")?;
     if server.admin_token_generated {
         eprintln!(
             "Generated an admin token (shown once; also stored in {}):\n  {}",
@@ -42,7 +46,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     eprintln!("hookgate listening on http://{}", server.addr);
-    eprintln!("  signing public key (WaaS 2.0, Ed25519): {}", server.public_key_v2);
+    eprintln!(
+        "  signing public key (WaaS 2.0, Ed25519): {}",
+        server.public_key_v2
+    );
 
     tokio::select! {
         outcome = server.wait() => outcome?,
