@@ -10,6 +10,7 @@
 //! stopped or dropped with the runtime.
 
 pub mod api;
+pub mod approval;
 pub mod dispatch;
 pub mod error;
 pub mod keys;

@@ -15,7 +15,6 @@ pub struct OrgCaller {
     /// The organisation.
     pub org_id: String,
     /// The key used.
-    #[allow(dead_code)]
     pub api_key_id: String,
 }
 

@@ -199,6 +199,11 @@ fn log_view(delivery: &Delivery, attempt: Attempt) -> LogView {
     }
 }
 
+/// One attempt as JSON, for webhook and callback logs alike.
+pub(super) fn log_json(delivery: &Delivery, attempt: Attempt) -> Value {
+    serde_json::to_value(log_view(delivery, attempt)).expect("a log view serialises")
+}
+
 async fn logs(
     caller: OrgCaller,
     State(state): State<AppState>,

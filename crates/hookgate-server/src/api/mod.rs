@@ -6,6 +6,7 @@
 //! quotes.
 
 mod auth;
+mod callbacks;
 mod endpoints;
 mod error;
 mod events;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     Router::new()
         .merge(endpoints::routes())
+        .merge(callbacks::routes())
         .merge(events::routes())
         .merge(producer::routes())
         .merge(ops::routes())

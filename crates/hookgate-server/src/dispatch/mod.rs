@@ -25,7 +25,8 @@ use hookgate_protocol::headers;
 use hookgate_protocol::signing::cobo_v2;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use hookgate_protocol::callback::{judge_reply, Decision, UndecidedReply};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::now_ms;
@@ -53,10 +54,14 @@ struct Inner {
     owner: String,
     settings: DeliverySettings,
     webhook_policy: RetryPolicy,
+    callback_policy: RetryPolicy,
     slots: Arc<Semaphore>,
     endpoint_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
     metrics: Arc<Metrics>,
+    /// Ids of callback messages whose deliveries moved on, for requests
+    /// waiting for a decision.
+    callback_progress: broadcast::Sender<String>,
 }
 
 impl Dispatcher {
@@ -68,20 +73,23 @@ impl Dispatcher {
         settings: DeliverySettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let webhook_policy = RetryPolicy {
-            gaps: settings
-                .webhook_retry_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
-            max_attempts: settings.webhook_max_attempts,
+        let policy = |gaps: &[u64], max_attempts| RetryPolicy {
+            gaps: gaps.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+            max_attempts,
             jitter: settings.jitter,
             retry_after_cap: Duration::from_millis(settings.retry_after_cap_ms),
         };
+        let webhook_policy = policy(&settings.webhook_retry_ms, settings.webhook_max_attempts);
+        let callback_policy = policy(&settings.callback_retry_ms, settings.callback_max_attempts);
         tracing::info!(
             attempts = webhook_policy.max_attempts,
             window_secs = webhook_policy.worst_case_window().as_secs(),
             "webhook retry window: a delivery ends Failed at most this long after its first attempt"
+        );
+        tracing::info!(
+            attempts = callback_policy.max_attempts,
+            window_secs = callback_policy.worst_case_window().as_secs(),
+            "callback retry window: an unanswered message ends Failed at most this long after its first attempt"
         );
 
         let owner = format!("node-{}", uuid::Uuid::new_v4());
@@ -93,9 +101,11 @@ impl Dispatcher {
             slots: Arc::new(Semaphore::new(settings.max_in_flight)),
             settings,
             webhook_policy,
+            callback_policy,
             endpoint_slots: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             metrics,
+            callback_progress: broadcast::channel(1024).0,
         });
 
         tokio::spawn(claim_loop(inner.clone()));
@@ -129,6 +139,16 @@ impl Dispatcher {
     /// Webhook attempts each new event gets.
     pub fn webhook_max_attempts(&self) -> u32 {
         self.inner.webhook_policy.max_attempts
+    }
+
+    /// Callback attempts each callback endpoint gets per message.
+    pub fn callback_max_attempts(&self) -> u32 {
+        self.inner.callback_policy.max_attempts
+    }
+
+    /// Ids of callback messages whose deliveries moved on (on this node).
+    pub fn callback_progress(&self) -> broadcast::Receiver<String> {
+        self.inner.callback_progress.subscribe()
     }
 }
 
@@ -231,12 +251,16 @@ async fn attempt(inner: &Inner, job: Job) {
     let elapsed = clock.elapsed();
 
     let verdict = judge(job.kind, &result);
+    let policy = match job.kind {
+        DeliveryKind::Webhook => &inner.webhook_policy,
+        DeliveryKind::Callback => &inner.callback_policy,
+    };
     let next = if verdict.success {
         NextStep::Succeeded
-    } else if inner.webhook_policy.exhausted(attempt_no, job.max_attempts) {
+    } else if policy.exhausted(attempt_no, job.max_attempts) {
         NextStep::Failed
     } else {
-        let gap = inner.webhook_policy.gap_after(
+        let gap = policy.gap_after(
             attempt_no,
             verdict.retry_after,
             rand::thread_rng().gen::<f64>(),
@@ -256,6 +280,7 @@ async fn attempt(inner: &Inner, job: Job) {
         ms = elapsed.as_millis() as u64,
         outcome = if verdict.success { "success" } else { "failure" },
         reason = verdict.failure_reason.as_deref().unwrap_or(""),
+        decision = verdict.decision.map(Decision::reply_body).unwrap_or(""),
         next = ?next,
         "attempt"
     );
@@ -276,10 +301,15 @@ async fn attempt(inner: &Inner, job: Job) {
             failure_reason: verdict.failure_reason,
         },
         next,
+        decision: verdict.decision,
         now: now_ms(),
     };
     match inner.store.record_attempt(record).await {
-        Ok(true) => {}
+        Ok(true) => {
+            if job.kind == DeliveryKind::Callback {
+                let _ = inner.callback_progress.send(job.parent_id.clone());
+            }
+        }
         Ok(false) => tracing::warn!(
             event_id = %job.delivery_id,
             "lease lost before the outcome was recorded; another node owns this delivery now"
@@ -317,6 +347,7 @@ fn record_metrics(inner: &Inner, success: bool, next: NextStep, elapsed: Duratio
 /// How an attempt went.
 struct Verdict {
     success: bool,
+    decision: Option<Decision>,
     failure_reason: Option<String>,
     retry_after: Option<Duration>,
 }
@@ -327,18 +358,28 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         Err(e) => {
             return Verdict {
                 success: false,
+                decision: None,
                 failure_reason: Some(e.to_string()),
                 retry_after: None,
             }
         }
     };
 
-    let success = match kind {
-        DeliveryKind::Webhook => policy::webhook_delivered(reply.status),
+    let (success, decision, body_problem) = match kind {
+        DeliveryKind::Webhook => (policy::webhook_delivered(reply.status), None, false),
+        DeliveryKind::Callback => match judge_reply(reply.status, &reply.body) {
+            Ok(decision) => (true, Some(decision), false),
+            Err(UndecidedReply::Body) => (false, None, true),
+            Err(UndecidedReply::Status(_)) => (false, None, false),
+        },
     };
     let failure_reason = (!success).then(|| match (&reply.location, reply.status) {
         (Some(location), 300..=399) => format!("redirect to {location} (not followed)"),
         (None, 300..=399) => "redirect (not followed)".to_owned(),
+        (_, status) if body_problem => {
+            let shown: String = String::from_utf8_lossy(&reply.body).chars().take(40).collect();
+            format!("status {status} but the reply is not exactly ok or deny: {shown:?}")
+        }
         (_, status) => format!("status {status}"),
     });
     let retry_after = reply
@@ -346,11 +387,7 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         .as_deref()
         .filter(|_| policy::honours_retry_after(reply.status))
         .and_then(|value| policy::parse_retry_after(value, SystemTime::now()));
-    Verdict {
-        success,
-        failure_reason,
-        retry_after,
-    }
+    Verdict { success, decision, failure_reason, retry_after }
 }
 
 fn request_headers(timestamp: &str, signature: &str, underscore: bool) -> HeaderMap {
@@ -427,6 +464,26 @@ mod tests {
         assert_eq!(slow.retry_after, Some(Duration::from_secs(120)));
         let broken = judge(DeliveryKind::Webhook, &Ok(reply(500, None, Some("120"))));
         assert_eq!(broken.retry_after, None);
+    }
+
+    #[test]
+    fn callback_decides_only_on_exact_answers() {
+        let mut ok = reply(200, None, None);
+        ok.body = b"ok\n".to_vec();
+        assert_eq!(judge(DeliveryKind::Callback, &Ok(ok)).decision, Some(Decision::Approve));
+
+        let mut loud = reply(200, None, None);
+        loud.body = b"OK".to_vec();
+        let verdict = judge(DeliveryKind::Callback, &Ok(loud));
+        assert!(!verdict.success && verdict.decision.is_none());
+        assert!(verdict.failure_reason.unwrap().contains("not exactly ok or deny"));
+
+        let mut no_content = reply(204, None, None);
+        no_content.body = b"ok".to_vec();
+        assert_eq!(
+            judge(DeliveryKind::Callback, &Ok(no_content)).failure_reason.as_deref(),
+            Some("status 204")
+        );
     }
 
     #[test]

@@ -72,6 +72,46 @@ pub trait Store: Send + Sync + 'static {
     /// attempt is in flight or once it succeeded.
     async fn retry_now(&self, org_id: String, delivery_id: String, now: i64) -> Result<()>;
 
+    /// Links a callback endpoint to an API key of the organisation.
+    async fn create_callback_endpoint(&self, endpoint: CallbackEndpoint) -> Result<CallbackEndpoint>;
+    /// The organisation's callback endpoints, newest first.
+    async fn list_callback_endpoints(
+        &self,
+        org_id: String,
+        page: PageRequest,
+    ) -> Result<Page<CallbackEndpoint>>;
+    /// One callback endpoint.
+    async fn callback_endpoint(&self, org_id: String, id: String)
+        -> Result<Option<CallbackEndpoint>>;
+    /// Changes or revokes a callback endpoint.
+    async fn update_callback_endpoint(
+        &self,
+        change: CallbackEndpointChange,
+    ) -> Result<CallbackEndpoint>;
+
+    /// Stores a callback message and one delivery per active callback
+    /// endpoint of the API key, in one transaction; a repeated question
+    /// (same API key, request and transaction) returns the first message.
+    async fn ask_callback(&self, request: CallbackRequest) -> Result<CallbackAsked>;
+    /// One callback message (of the organisation, when given).
+    async fn callback_message(
+        &self,
+        org_id: Option<String>,
+        message_id: String,
+    ) -> Result<Option<CallbackMessage>>;
+    /// The organisation's callback messages, newest first.
+    async fn list_callback_messages(
+        &self,
+        query: CallbackMessageQuery,
+    ) -> Result<Page<CallbackMessage>>;
+    /// The deliveries of a callback message or an occurrence.
+    async fn deliveries_of(&self, parent_id: String) -> Result<Vec<Delivery>>;
+    /// Asks again now: a `Failed` message gets one more attempt per
+    /// endpoint that did not approve; a `Retrying` one has its waiting
+    /// deliveries made due. Refused once decided.
+    async fn retry_callback_message(&self, org_id: String, message_id: String, now: i64)
+        -> Result<()>;
+
     /// Counts for metrics: pending deliveries.
     async fn backlog(&self) -> Result<u64>;
 }

@@ -140,6 +140,9 @@ pub struct PublishedEvent {
 pub enum DeliveryKind {
     /// A WaaS 2.0 webhook event copy: succeeds on 200 or 201.
     Webhook,
+    /// A WaaS 2.0 callback message to one callback endpoint: decides on
+    /// 200 or 201 with `ok` or `deny`.
+    Callback,
 }
 
 impl DeliveryKind {
@@ -147,6 +150,7 @@ impl DeliveryKind {
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryKind::Webhook => "webhook",
+            DeliveryKind::Callback => "callback",
         }
     }
 
@@ -154,6 +158,7 @@ impl DeliveryKind {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "webhook" => Some(DeliveryKind::Webhook),
+            "callback" => Some(DeliveryKind::Callback),
             _ => None,
         }
     }
@@ -168,6 +173,9 @@ pub enum DeliveryState {
     Succeeded,
     /// Every attempt failed.
     Failed,
+    /// No longer needed: its callback message was decided by another
+    /// endpoint's answer.
+    Cancelled,
 }
 
 impl DeliveryState {
@@ -177,6 +185,7 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Succeeded => "succeeded",
             DeliveryState::Failed => "failed",
+            DeliveryState::Cancelled => "cancelled",
         }
     }
 
@@ -186,6 +195,7 @@ impl DeliveryState {
             "pending" => Some(DeliveryState::Pending),
             "succeeded" => Some(DeliveryState::Succeeded),
             "failed" => Some(DeliveryState::Failed),
+            "cancelled" => Some(DeliveryState::Cancelled),
             _ => None,
         }
     }
@@ -195,7 +205,7 @@ impl DeliveryState {
         match self {
             DeliveryState::Pending => "Retrying",
             DeliveryState::Succeeded => "Success",
-            DeliveryState::Failed => "Failed",
+            DeliveryState::Failed | DeliveryState::Cancelled => "Failed",
         }
     }
 
@@ -241,6 +251,8 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// When the next attempt is due (pending only).
     pub next_attempt_at: i64,
+    /// For callback deliveries: the answer, `ok` or `deny`.
+    pub result: Option<String>,
 }
 
 /// Filters of the event list.
@@ -288,6 +300,8 @@ pub struct Job {
     pub kind: DeliveryKind,
     /// Endpoint it goes to.
     pub target_id: String,
+    /// The occurrence or callback message it belongs to.
+    pub parent_id: String,
     /// Where it is posted.
     pub url: String,
     /// The exact bytes to sign and send.
@@ -345,6 +359,8 @@ pub struct AttemptOutcome {
     pub attempt: Attempt,
     /// What follows.
     pub next: NextStep,
+    /// For callback deliveries: the decision the answer carried.
+    pub decision: Option<hookgate_protocol::callback::Decision>,
     /// Time of recording, Unix ms.
     pub now: i64,
 }
@@ -396,4 +412,139 @@ pub struct Page<T> {
     pub after: Option<Cursor>,
     /// Items matching the filters, all pages.
     pub total_count: u64,
+}
+
+/// Callback message statuses, as Cobo names them.
+pub mod message_status {
+    /// Attempts go on.
+    pub const RETRYING: &str = "Retrying";
+    /// Every callback endpoint answered `ok`: the transaction may go ahead.
+    pub const APPROVED: &str = "Approved";
+    /// A callback endpoint answered `deny`.
+    pub const DENIED: &str = "Denied";
+    /// A callback endpoint ran out of attempts without deciding.
+    pub const FAILED: &str = "Failed";
+}
+
+/// A callback endpoint: where the customer approves or denies transactions
+/// started with one of its API keys.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct CallbackEndpoint {
+    /// Identifier, a UUID.
+    pub callback_endpoint_id: String,
+    /// Owner.
+    #[serde(skip)]
+    pub org_id: String,
+    /// The API key whose transactions it decides.
+    pub api_key_id: String,
+    /// Where callback messages are posted.
+    pub url: String,
+    /// `STATUS_ACTIVE` or `STATUS_INACTIVE` (revoked).
+    pub status: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time, Unix ms.
+    pub created_timestamp: i64,
+    /// Last change, Unix ms.
+    pub updated_timestamp: i64,
+}
+
+/// A change to a callback endpoint.
+#[derive(Clone, Debug, Default)]
+pub struct CallbackEndpointChange {
+    /// Owner.
+    pub org_id: String,
+    /// Which one.
+    pub callback_endpoint_id: String,
+    /// New URL, for messages created from now on.
+    pub url: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// `STATUS_INACTIVE` revokes, permanently.
+    pub status: Option<String>,
+    /// Time of the change.
+    pub now: i64,
+}
+
+/// A question to the customer: may this transaction go ahead?
+#[derive(Clone, Debug)]
+pub struct CallbackRequest {
+    /// Owner.
+    pub org_id: String,
+    /// The API key that started the transaction.
+    pub api_key_id: String,
+    /// `request_id` of the transaction.
+    pub request_id: String,
+    /// `transaction_id` of the transaction.
+    pub transaction_id: String,
+    /// `wallet_id` of the transaction.
+    pub wallet_id: String,
+    /// The exact body: the bare `Transaction`.
+    pub body: Vec<u8>,
+    /// Time of the request.
+    pub now: i64,
+    /// Lease for the publishing node, as for webhook events.
+    pub lease: Option<(String, i64)>,
+    /// Attempts each callback endpoint gets.
+    pub max_attempts: u32,
+}
+
+/// What asking created.
+#[derive(Clone, Debug)]
+pub enum CallbackAsked {
+    /// The API key has no active callback endpoint: no check is configured.
+    NoEndpoint,
+    /// The message, new or (for a repeated question) the existing one.
+    Message {
+        /// The message.
+        message: CallbackMessage,
+        /// Deliveries leased to this node (empty for a repeat).
+        jobs: Vec<Job>,
+    },
+}
+
+/// A callback message and where its decision stands.
+#[derive(Clone, Debug)]
+pub struct CallbackMessage {
+    /// Identifier, a UUID.
+    pub message_id: String,
+    /// Owner.
+    pub org_id: String,
+    /// The API key that started the transaction.
+    pub api_key_id: String,
+    /// Of the transaction.
+    pub request_id: String,
+    /// Of the transaction.
+    pub transaction_id: String,
+    /// Of the transaction.
+    pub wallet_id: String,
+    /// The exact body sent.
+    pub body: Vec<u8>,
+    /// One of the [`message_status`] values.
+    pub status: String,
+    /// `ok` or `deny` once decided.
+    pub result: Option<String>,
+    /// Creation time, Unix ms.
+    pub created_timestamp: i64,
+    /// Last change, Unix ms.
+    pub updated_timestamp: i64,
+}
+
+/// Filters of the callback message list (each list: any of its values).
+#[derive(Clone, Debug, Default)]
+pub struct CallbackMessageQuery {
+    /// Owner.
+    pub org_id: String,
+    /// Message ids.
+    pub message_ids: Vec<String>,
+    /// Request ids.
+    pub request_ids: Vec<String>,
+    /// Transaction ids.
+    pub transaction_ids: Vec<String>,
+    /// Wallet ids.
+    pub wallet_ids: Vec<String>,
+    /// Statuses.
+    pub statuses: Vec<String>,
+    /// Paging.
+    pub page: PageRequest,
 }

@@ -32,7 +32,10 @@ const READERS: usize = 4;
 
 /// Schema migrations, applied in order at start. Never edit a released one:
 /// add another.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_callbacks.sql")),
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -528,6 +531,167 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn create_callback_endpoint(&self, endpoint: CallbackEndpoint) -> Result<CallbackEndpoint> {
+        self.write(move |conn| {
+            let owner: Option<String> = conn
+                .prepare_cached("SELECT org_id FROM api_keys WHERE api_key_id = ?1")?
+                .query_row([&endpoint.api_key_id], |r| r.get(0))
+                .optional()?;
+            if owner.as_deref() != Some(endpoint.org_id.as_str()) {
+                return Err(Error::NotFound("API key"));
+            }
+            conn.prepare_cached(
+                "INSERT INTO callback_endpoints (callback_endpoint_id, org_id, api_key_id, url,
+                     status, description, created_ts, updated_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                endpoint.callback_endpoint_id,
+                endpoint.org_id,
+                endpoint.api_key_id,
+                endpoint.url,
+                endpoint.status,
+                endpoint.description,
+                endpoint.created_timestamp,
+                endpoint.updated_timestamp
+            ])?;
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn list_callback_endpoints(
+        &self,
+        org_id: String,
+        page_request: PageRequest,
+    ) -> Result<Page<CallbackEndpoint>> {
+        self.read(move |conn| {
+            let filter = Filter::new("org_id = ?", org_id);
+            page(
+                conn,
+                "callback_endpoints",
+                CALLBACK_ENDPOINT_COLUMNS,
+                filter,
+                &page_request,
+                callback_endpoint_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn callback_endpoint(
+        &self,
+        org_id: String,
+        id: String,
+    ) -> Result<Option<CallbackEndpoint>> {
+        self.read(move |conn| load_callback_endpoint(conn, &org_id, &id)).await
+    }
+
+    async fn update_callback_endpoint(
+        &self,
+        change: CallbackEndpointChange,
+    ) -> Result<CallbackEndpoint> {
+        self.write(move |conn| {
+            let mut endpoint =
+                load_callback_endpoint(conn, &change.org_id, &change.callback_endpoint_id)?
+                    .ok_or(Error::NotFound("callback endpoint"))?;
+            if endpoint.status == endpoint_status::INACTIVE {
+                return Err(Error::Conflict(
+                    "the callback endpoint is revoked; revocation is permanent".into(),
+                ));
+            }
+            if let Some(url) = change.url {
+                endpoint.url = url;
+            }
+            if let Some(description) = change.description {
+                endpoint.description = description;
+            }
+            if let Some(status) = change.status {
+                endpoint.status = status;
+            }
+            endpoint.updated_timestamp = change.now;
+            conn.prepare_cached(
+                "UPDATE callback_endpoints SET url = ?1, description = ?2, status = ?3,
+                     updated_ts = ?4
+                 WHERE callback_endpoint_id = ?5",
+            )?
+            .execute(params![
+                endpoint.url,
+                endpoint.description,
+                endpoint.status,
+                endpoint.updated_timestamp,
+                endpoint.callback_endpoint_id
+            ])?;
+            Ok(endpoint)
+        })
+        .await
+    }
+
+    async fn ask_callback(&self, request: CallbackRequest) -> Result<CallbackAsked> {
+        self.write(move |conn| ask_in(conn, request)).await
+    }
+
+    async fn callback_message(
+        &self,
+        org_id: Option<String>,
+        message_id: String,
+    ) -> Result<Option<CallbackMessage>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM callback_messages
+                 WHERE message_id = ?1 AND (?2 IS NULL OR org_id = ?2)"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row(params![message_id, org_id], |r| Ok(message_from_row(r)))
+                .optional()?
+                .transpose()?
+                .map(|(_, m)| m))
+        })
+        .await
+    }
+
+    async fn list_callback_messages(
+        &self,
+        query: CallbackMessageQuery,
+    ) -> Result<Page<CallbackMessage>> {
+        self.read(move |conn| {
+            let mut filter = Filter::new("org_id = ?", query.org_id);
+            filter.any_of("message_id", query.message_ids);
+            filter.any_of("request_id", query.request_ids);
+            filter.any_of("transaction_id", query.transaction_ids);
+            filter.any_of("wallet_id", query.wallet_ids);
+            filter.any_of("status", query.statuses);
+            page(conn, "callback_messages", MESSAGE_COLUMNS, filter, &query.page, message_from_row)
+        })
+        .await
+    }
+
+    async fn deliveries_of(&self, parent_id: String) -> Result<Vec<Delivery>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE parent_id = ?1 ORDER BY row_id"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query([parent_id])?;
+            let mut deliveries = Vec::new();
+            while let Some(row) = rows.next()? {
+                deliveries.push(delivery_from_row(row)?.1);
+            }
+            Ok(deliveries)
+        })
+        .await
+    }
+
+    async fn retry_callback_message(
+        &self,
+        org_id: String,
+        message_id: String,
+        now: i64,
+    ) -> Result<()> {
+        self.write(move |conn| retry_message_in(conn, &org_id, &message_id, now)).await
+    }
+
     async fn backlog(&self) -> Result<u64> {
         self.read(|conn| {
             Ok(conn
@@ -610,6 +774,7 @@ fn publish_in(
                 delivery_id: event_id.clone(),
                 kind: DeliveryKind::Webhook,
                 target_id: endpoint_id.clone(),
+                parent_id: occurrence_id.clone(),
                 url,
                 body: body.into(),
                 attempts: 0,
@@ -705,7 +870,7 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
                          AND target_id NOT IN ({skip})
                        ORDER BY next_attempt_at LIMIT ?))
              WHERE nth <= ? LIMIT ?)
-         RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts"
+         RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts, parent_id"
     );
 
     let scan = (claim.limit * 8).max(256) as i64;
@@ -733,6 +898,7 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
             body: body.into(),
             attempts: r.get(5)?,
             max_attempts: r.get(6)?,
+            parent_id: r.get(7)?,
             lease_owner: claim.owner.clone(),
         })
     })?;
@@ -765,21 +931,75 @@ fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
         NextStep::RetryAt(at) => (DeliveryState::Pending, at),
         NextStep::Failed => (DeliveryState::Failed, record.now),
     };
-    let changed = conn
+    let result = record.decision.map(|d| d.reply_body());
+    let changed: Option<(String, String)> = conn
         .prepare_cached(
             "UPDATE deliveries SET state = ?1, next_attempt_at = ?2, lease_owner = NULL,
-                 attempts = MAX(attempts, ?3), updated_ts = ?4
-             WHERE delivery_id = ?5 AND lease_owner = ?6 AND state = 'pending'",
+                 attempts = MAX(attempts, ?3), updated_ts = ?4, result = COALESCE(?7, result)
+             WHERE delivery_id = ?5 AND lease_owner = ?6 AND state = 'pending'
+             RETURNING kind, parent_id",
         )?
-        .execute(params![
-            state.as_str(),
-            next_attempt_at,
-            attempt.attempt_no,
-            record.now,
-            record.delivery_id,
-            record.lease_owner
-        ])?;
-    Ok(changed == 1)
+        .query_row(
+            params![
+                state.as_str(),
+                next_attempt_at,
+                attempt.attempt_no,
+                record.now,
+                record.delivery_id,
+                record.lease_owner,
+                result
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+
+    let Some((kind, parent_id)) = changed else { return Ok(false) };
+    if kind == DeliveryKind::Callback.as_str() && state != DeliveryState::Pending {
+        settle_message(conn, &parent_id, record.now)?;
+    }
+    Ok(true)
+}
+
+/// Applies the approval rule to a message after one of its deliveries
+/// ended; decides it at most once.
+fn settle_message(conn: &Connection, message_id: &str, now: i64) -> Result<()> {
+    use crate::approval::{decide, result_of, EndpointAnswer};
+
+    let mut statement = conn.prepare_cached(
+        "SELECT state, result FROM deliveries WHERE parent_id = ?1 AND kind = 'callback'",
+    )?;
+    let answers = statement
+        .query_map([message_id], |r| {
+            let state: String = r.get(0)?;
+            let result: Option<String> = r.get(1)?;
+            Ok(match (state.as_str(), result.as_deref()) {
+                ("succeeded", Some("deny")) => EndpointAnswer::Denied,
+                ("succeeded", _) => EndpointAnswer::Approved,
+                ("failed", _) => EndpointAnswer::Exhausted,
+                _ => EndpointAnswer::Waiting,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+
+    let status = decide(&answers);
+    if status == message_status::RETRYING {
+        return Ok(());
+    }
+
+    let decided = conn
+        .prepare_cached(
+            "UPDATE callback_messages SET status = ?1, result = ?2, updated_ts = ?3
+             WHERE message_id = ?4 AND status = 'Retrying'",
+        )?
+        .execute(params![status, result_of(status), now, message_id])?;
+    if decided == 1 {
+        conn.prepare_cached(
+            "UPDATE deliveries SET state = 'cancelled', lease_owner = NULL, updated_ts = ?1
+             WHERE parent_id = ?2 AND state = 'pending'",
+        )?
+        .execute(params![now, message_id])?;
+    }
+    Ok(())
 }
 
 const ENDPOINT_COLUMNS: &str = "row_id, endpoint_id, org_id, url, subscribed_events, status, \
@@ -815,7 +1035,7 @@ fn load_endpoint(conn: &Connection, org_id: &str, endpoint_id: &str) -> Result<O
 
 const DELIVERY_COLUMNS: &str = "row_id, delivery_id, kind, org_id, target_id, parent_id, \
     event_type, url, body, created_ts, updated_ts, state, attempts, max_attempts, \
-    next_attempt_at";
+    next_attempt_at, result";
 
 fn delivery_from_row(r: &Row<'_>) -> Result<(i64, Delivery)> {
     let kind: String = r.get(2)?;
@@ -839,6 +1059,7 @@ fn delivery_from_row(r: &Row<'_>) -> Result<(i64, Delivery)> {
             attempts: r.get(12)?,
             max_attempts: r.get(13)?,
             next_attempt_at: r.get(14)?,
+            result: r.get(15)?,
         },
     ))
 }
@@ -860,6 +1081,16 @@ impl Filter {
     fn and(&mut self, clause: &str, value: impl Into<SqlValue>) {
         self.clauses.push(clause.into());
         self.values.push(value.into());
+    }
+
+    /// `column IN (values)`, when there are values.
+    fn any_of(&mut self, column: &str, values: Vec<String>) {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        self.clauses.push(format!("{column} IN ({marks})"));
+        self.values.extend(values.into_iter().map(SqlValue::Text));
     }
 
     fn sql(&self) -> String {
@@ -939,4 +1170,218 @@ fn page<T>(
         after,
         total_count,
     })
+}
+
+fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM callback_messages
+         WHERE org_id = ?1 AND api_key_id = ?2 AND request_id = ?3 AND transaction_id = ?4"
+    );
+    let existing = conn
+        .prepare_cached(&sql)?
+        .query_row(
+            params![request.org_id, request.api_key_id, request.request_id, request.transaction_id],
+            |r| Ok(message_from_row(r)),
+        )
+        .optional()?
+        .transpose()?;
+    if let Some((_, message)) = existing {
+        return Ok(CallbackAsked::Message { message, jobs: Vec::new() });
+    }
+
+    let owner: Option<String> = conn
+        .prepare_cached("SELECT org_id FROM api_keys WHERE api_key_id = ?1")?
+        .query_row([&request.api_key_id], |r| r.get(0))
+        .optional()?;
+    if owner.as_deref() != Some(request.org_id.as_str()) {
+        return Err(Error::NotFound("API key of this organisation"));
+    }
+
+    let mut statement = conn.prepare_cached(
+        "SELECT callback_endpoint_id, url FROM callback_endpoints
+         WHERE api_key_id = ?1 AND status = ?2 ORDER BY row_id",
+    )?;
+    let endpoints = statement
+        .query_map(params![request.api_key_id, endpoint_status::ACTIVE], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if endpoints.is_empty() {
+        return Ok(CallbackAsked::NoEndpoint);
+    }
+
+    let message = CallbackMessage {
+        message_id: uuid::Uuid::new_v4().to_string(),
+        org_id: request.org_id,
+        api_key_id: request.api_key_id,
+        request_id: request.request_id,
+        transaction_id: request.transaction_id,
+        wallet_id: request.wallet_id,
+        body: request.body,
+        status: message_status::RETRYING.into(),
+        result: None,
+        created_timestamp: request.now,
+        updated_timestamp: request.now,
+    };
+    conn.prepare_cached(
+        "INSERT INTO callback_messages (message_id, org_id, api_key_id, request_id,
+             transaction_id, wallet_id, body, status, result, created_ts, updated_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9)",
+    )?
+    .execute(params![
+        message.message_id,
+        message.org_id,
+        message.api_key_id,
+        message.request_id,
+        message.transaction_id,
+        message.wallet_id,
+        message.body,
+        message.status,
+        message.created_timestamp
+    ])?;
+
+    let (lease_owner, next_attempt_at) = match &request.lease {
+        Some((owner, until)) => (Some(owner.as_str()), *until),
+        None => (None, request.now),
+    };
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO deliveries (delivery_id, kind, org_id, target_id, parent_id, event_type,
+             url, body, created_ts, updated_ts, state, attempts, max_attempts,
+             next_attempt_at, lease_owner)
+         VALUES (?1, 'callback', ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?7, 'pending', 0, ?8, ?9, ?10)",
+    )?;
+    let mut jobs = Vec::new();
+    for (endpoint_id, url) in endpoints {
+        let delivery_id = uuid::Uuid::new_v4().to_string();
+        insert.execute(params![
+            delivery_id,
+            message.org_id,
+            endpoint_id,
+            message.message_id,
+            url,
+            message.body,
+            request.now,
+            request.max_attempts,
+            next_attempt_at,
+            lease_owner
+        ])?;
+        if let Some(owner) = lease_owner {
+            jobs.push(Job {
+                delivery_id,
+                kind: DeliveryKind::Callback,
+                target_id: endpoint_id,
+                parent_id: message.message_id.clone(),
+                url,
+                body: message.body.clone().into(),
+                attempts: 0,
+                max_attempts: request.max_attempts,
+                lease_owner: owner.to_owned(),
+            });
+        }
+    }
+    Ok(CallbackAsked::Message { message, jobs })
+}
+
+fn retry_message_in(conn: &Connection, org_id: &str, message_id: &str, now: i64) -> Result<()> {
+    let status: Option<String> = conn
+        .prepare_cached(
+            "SELECT status FROM callback_messages WHERE message_id = ?1 AND org_id = ?2",
+        )?
+        .query_row([message_id, org_id], |r| r.get(0))
+        .optional()?;
+    let status = status.ok_or(Error::NotFound("callback message"))?;
+
+    match status.as_str() {
+        message_status::FAILED => {
+            // One more attempt for every endpoint that has not approved.
+            conn.prepare_cached(
+                "UPDATE deliveries SET state = 'pending', max_attempts = attempts + 1,
+                     next_attempt_at = ?1, lease_owner = NULL, updated_ts = ?1
+                 WHERE parent_id = ?2 AND state IN ('failed', 'cancelled')",
+            )?
+            .execute(params![now, message_id])?;
+            conn.prepare_cached(
+                "UPDATE callback_messages SET status = 'Retrying', updated_ts = ?1
+                 WHERE message_id = ?2 AND status = 'Failed'",
+            )?
+            .execute(params![now, message_id])?;
+            Ok(())
+        }
+        message_status::RETRYING => {
+            let waiting = conn
+                .prepare_cached(
+                    "UPDATE deliveries SET next_attempt_at = ?1, lease_owner = NULL, updated_ts = ?1
+                     WHERE parent_id = ?2 AND state = 'pending'
+                       AND (lease_owner IS NULL OR next_attempt_at <= ?1)",
+                )?
+                .execute(params![now, message_id])?;
+            if waiting == 0 {
+                return Err(Error::Conflict(
+                    "every attempt of this message is in flight; retry after they end".into(),
+                ));
+            }
+            Ok(())
+        }
+        decided => Err(Error::Conflict(format!(
+            "the message is {decided}; a decision is final and is never asked again"
+        ))),
+    }
+}
+
+const CALLBACK_ENDPOINT_COLUMNS: &str = "row_id, callback_endpoint_id, org_id, api_key_id, url, \
+                                         status, description, created_ts, updated_ts";
+
+fn callback_endpoint_from_row(r: &Row<'_>) -> Result<(i64, CallbackEndpoint)> {
+    Ok((
+        r.get(0)?,
+        CallbackEndpoint {
+            callback_endpoint_id: r.get(1)?,
+            org_id: r.get(2)?,
+            api_key_id: r.get(3)?,
+            url: r.get(4)?,
+            status: r.get(5)?,
+            description: r.get(6)?,
+            created_timestamp: r.get(7)?,
+            updated_timestamp: r.get(8)?,
+        },
+    ))
+}
+
+fn load_callback_endpoint(
+    conn: &Connection,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<CallbackEndpoint>> {
+    let sql = format!(
+        "SELECT {CALLBACK_ENDPOINT_COLUMNS} FROM callback_endpoints
+         WHERE callback_endpoint_id = ?1 AND org_id = ?2"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id, org_id], |r| Ok(callback_endpoint_from_row(r)))
+        .optional()?
+        .transpose()?
+        .map(|(_, e)| e))
+}
+
+const MESSAGE_COLUMNS: &str = "row_id, message_id, org_id, api_key_id, request_id, \
+    transaction_id, wallet_id, body, status, result, created_ts, updated_ts";
+
+fn message_from_row(r: &Row<'_>) -> Result<(i64, CallbackMessage)> {
+    Ok((
+        r.get(0)?,
+        CallbackMessage {
+            message_id: r.get(1)?,
+            org_id: r.get(2)?,
+            api_key_id: r.get(3)?,
+            request_id: r.get(4)?,
+            transaction_id: r.get(5)?,
+            wallet_id: r.get(6)?,
+            body: r.get(7)?,
+            status: r.get(8)?,
+            result: r.get(9)?,
+            created_timestamp: r.get(10)?,
+            updated_timestamp: r.get(11)?,
+        },
+    ))
 }

@@ -49,6 +49,12 @@ pub struct Args {
 /// Requests the flaky endpoint refuses before it recovers.
 const FLAKY_FAILURES: u32 = 6;
 
+/// Attempts a callback message gets in the demo before it ends `Failed`.
+const DEMO_CALLBACK_ATTEMPTS: u32 = 4;
+
+/// Above this amount the demo's approval service denies a withdrawal.
+const APPROVAL_LIMIT: f64 = 10_000.0;
+
 /// Longest the demo waits for deliveries to settle.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -115,7 +121,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for endpoint in &endpoints {
         report.push(endpoint.tally(&org_client).await?);
     }
-    let healthy = print_report(&report, &receiver, started.elapsed());
+    let mut healthy = print_report(&report, &receiver, started.elapsed());
+
+    let approvals = ask_for_approvals(&admin, &org_client, &org_id, &key, receiver_addr).await?;
+    healthy &= print_approvals(&approvals);
 
     if args.keep_running {
         println!();
@@ -146,7 +155,8 @@ fn demo_settings(data_dir: &std::path::Path, port: u16) -> Settings {
     };
     settings.network.allow_cidrs = vec!["127.0.0.0/8".parse().expect("a valid CIDR")];
     settings.delivery.webhook_retry_ms = vec![200, 400, 800, 1600];
-    settings.delivery.callback_retry_ms = vec![200, 400, 800];
+    settings.delivery.callback_retry_ms = vec![100, 200, 300];
+    settings.delivery.callback_max_attempts = DEMO_CALLBACK_ATTEMPTS;
     settings
 }
 
@@ -404,6 +414,7 @@ impl Receiver {
         let app = Router::new()
             .route("/orders", post(|s, h, b| receive(s, h, b, "orders", false)))
             .route("/ledger", post(|s, h, b| receive(s, h, b, "ledger", true)))
+            .route("/approvals", post(approve))
             .with_state(self);
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -513,4 +524,128 @@ fn print_report(report: &[Tally], receiver: &Receiver, elapsed: Duration) -> boo
         );
     }
     healthy
+}
+
+/// The demo's approval service: approves withdrawals up to
+/// [`APPROVAL_LIMIT`], denies larger ones, and refuses anything unsigned.
+async fn approve(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let verified = receiver.key.get().is_some_and(|key| {
+        cobo_v2::verify(key, &body, header("biz-timestamp"), header("biz-resp-signature")).is_ok()
+    });
+    if !verified {
+        return (StatusCode::UNAUTHORIZED, "bad signature");
+    }
+
+    let transaction: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let amount = transaction["destination"]["account_output"]["amount"]
+        .as_str()
+        .and_then(|a| a.parse::<f64>().ok())
+        .unwrap_or(f64::INFINITY);
+    if amount <= APPROVAL_LIMIT {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::OK, "deny")
+    }
+}
+
+/// One approval asked in the demo and what came of it.
+struct Approval {
+    what: String,
+    expected: &'static str,
+    status: String,
+    proceed: bool,
+}
+
+/// Links callback endpoints to two API keys (one answered by the demo's
+/// approval service, one whose service is down) and asks about three
+/// withdrawals.
+async fn ask_for_approvals(
+    admin: &ApiClient,
+    org_client: &ApiClient,
+    org_id: &str,
+    payouts_key: &Value,
+    receiver_addr: SocketAddr,
+) -> anyhow::Result<Vec<Approval>> {
+    let payouts_key_id = text(&payouts_key["api_key_id"])?;
+    org_client
+        .post(
+            "/v2/developers/callback_endpoints",
+            &json!({"url": format!("http://{receiver_addr}/approvals"),
+                    "api_key_id": payouts_key_id, "description": "risk engine"}),
+        )
+        .await?;
+
+    let treasury_key = admin
+        .post(&format!("/producer/orgs/{org_id}/api_keys"), &json!({"name": "treasury bot"}))
+        .await?;
+    let treasury_key_id = text(&treasury_key["api_key_id"])?;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.local_addr()?.port()
+    };
+    org_client
+        .post(
+            "/v2/developers/callback_endpoints",
+            &json!({"url": format!("http://127.0.0.1:{closed_port}/approvals"),
+                    "api_key_id": treasury_key_id, "description": "service that is down"}),
+        )
+        .await?;
+
+    let template = hookgate_protocol::samples::sample_data(
+        hookgate_protocol::catalogue::find("wallets.transaction.created").expect("core type"),
+    );
+    let cases = [
+        (payouts_key_id.as_str(), "1250.75", "Approved", "payout of 1,250.75 USDT"),
+        (payouts_key_id.as_str(), "250000", "Denied", "payout of 250,000 USDT (over the limit)"),
+        (treasury_key_id.as_str(), "99.5", "Failed", "payout of 99.5 USDT, approver down"),
+    ];
+
+    let mut approvals = Vec::new();
+    for (api_key_id, amount, expected, what) in cases {
+        let mut tx = template.clone();
+        tx.remove("data_type");
+        shape_transaction(&mut tx, "Withdrawal", "ETH", "ETH_USDT", amount);
+        tx.insert("status".into(), json!("PendingAuthorization"));
+        tx.insert("sub_status".into(), json!("PendingDoubleCheck"));
+        let asked = admin
+            .post(
+                "/producer/v2/callbacks",
+                &json!({"org_id": org_id, "api_key_id": api_key_id, "transaction": tx,
+                        "wait_ms": 15_000}),
+            )
+            .await?;
+        approvals.push(Approval {
+            what: what.to_owned(),
+            expected,
+            status: text(&asked["status"])?,
+            proceed: asked["proceed"].as_bool().unwrap_or(false),
+        });
+    }
+    Ok(approvals)
+}
+
+/// Prints the approvals; returns whether each ended as expected.
+fn print_approvals(approvals: &[Approval]) -> bool {
+    println!();
+    println!("  approval callbacks (the customer's answer decides; silence never approves)");
+    let mut all_expected = true;
+    for a in approvals {
+        let verdict = if a.proceed { "goes ahead" } else { "blocked" };
+        let note = if a.status == "Failed" {
+            format!(" after {DEMO_CALLBACK_ATTEMPTS} unanswered attempts")
+        } else {
+            String::new()
+        };
+        println!("  {:<44} {:<9} {verdict}{note}", a.what, a.status);
+        all_expected &= a.status == a.expected && a.proceed == (a.expected == "Approved");
+    }
+    if !all_expected {
+        println!("  NOT AS EXPECTED: an approval ended otherwise than its case says");
+    }
+    all_expected
 }
