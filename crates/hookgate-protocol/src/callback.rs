@@ -77,20 +77,37 @@ mod tests {
 
     #[test]
     fn near_misses_are_failed_attempts() {
-        for body in [&b"OK"[..], b"\"ok\"", b"{\"result\":\"ok\"}", b"", b"okay", b"o k"] {
-            assert_eq!(judge_reply(200, body), Err(UndecidedReply::Body), "{body:?}");
+        for body in [
+            &b"OK"[..],
+            b"\"ok\"",
+            b"{\"result\":\"ok\"}",
+            b"",
+            b"okay",
+            b"o k",
+        ] {
+            assert_eq!(
+                judge_reply(200, body),
+                Err(UndecidedReply::Body),
+                "{body:?}"
+            );
         }
     }
 
     #[test]
     fn other_statuses_never_decide() {
         for status in [202, 204, 301, 400, 500] {
-            assert_eq!(judge_reply(status, b"ok"), Err(UndecidedReply::Status(status)));
+            assert_eq!(
+                judge_reply(status, b"ok"),
+                Err(UndecidedReply::Status(status))
+            );
         }
     }
 
     #[test]
     fn non_ascii_whitespace_is_not_trimmed() {
-        assert_eq!(judge_reply(200, "\u{a0}ok".as_bytes()), Err(UndecidedReply::Body));
+        assert_eq!(
+            judge_reply(200, "\u{a0}ok".as_bytes()),
+            Err(UndecidedReply::Body)
+        );
     }
 }

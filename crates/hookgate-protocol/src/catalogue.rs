@@ -90,13 +90,22 @@ mod tests {
         let tx = find("wallets.transaction.succeeded").unwrap();
         assert!(tx.core);
         assert_eq!(tx.data_type.as_deref(), Some("Transaction"));
-        assert_eq!(find("wallets.mpc.tss_request.failed").unwrap().data_type.as_deref(), Some("TSSRequest"));
+        assert_eq!(
+            find("wallets.mpc.tss_request.failed")
+                .unwrap()
+                .data_type
+                .as_deref(),
+            Some("TSSRequest")
+        );
         assert!(find("wallets.transaction.exploded").is_none());
     }
 
     #[test]
     fn closest_suggests_the_typo_fix_first() {
-        assert_eq!(closest("wallets.transaction.suceeded", 3)[0], "wallets.transaction.succeeded");
+        assert_eq!(
+            closest("wallets.transaction.suceeded", 3)[0],
+            "wallets.transaction.succeeded"
+        );
     }
 
     #[test]

@@ -52,8 +52,12 @@ const TRANSACTION_REQUIRED: [&str; 7] = [
     "updated_timestamp",
 ];
 
-const INTEGER_FIELDS: [&str; 4] =
-    ["created_timestamp", "updated_timestamp", "confirmed_num", "confirming_threshold"];
+const INTEGER_FIELDS: [&str; 4] = [
+    "created_timestamp",
+    "updated_timestamp",
+    "confirmed_num",
+    "confirming_threshold",
+];
 
 /// Puts `data` in the shape the event type carries: `data_type` first (added
 /// from the catalogue when absent), and for `Transaction` payloads the fields
@@ -125,7 +129,13 @@ pub fn webhook_body(
     event_type: &str,
     data: &RawValue,
 ) -> Vec<u8> {
-    let envelope = Envelope { event_id, url, created_timestamp, event_type, data };
+    let envelope = Envelope {
+        event_id,
+        url,
+        created_timestamp,
+        event_type,
+        data,
+    };
     serde_json::to_vec(&envelope).expect("the envelope always serialises")
 }
 
@@ -146,7 +156,13 @@ mod tests {
             object(json!({"wallet_id": "w", "name": "a\u{2028}b"})),
         )
         .unwrap();
-        let body = webhook_body("e1", "https://x.test/h", 17, "wallets.created", &data_json(&data));
+        let body = webhook_body(
+            "e1",
+            "https://x.test/h",
+            17,
+            "wallets.created",
+            &data_json(&data),
+        );
         assert_eq!(
             String::from_utf8(body).unwrap(),
             "{\"event_id\":\"e1\",\"url\":\"https://x.test/h\",\"created_timestamp\":17,\
@@ -178,7 +194,10 @@ mod tests {
         let event_type = find("wallets.transaction.updated").unwrap();
         let mut sample = crate::samples::sample_data(event_type);
         sample.insert("created_timestamp".into(), json!("1741687512345"));
-        assert!(matches!(normalise_data(event_type, sample), Err(DataError::WrongType(..))));
+        assert!(matches!(
+            normalise_data(event_type, sample),
+            Err(DataError::WrongType(..))
+        ));
     }
 
     #[test]

@@ -25,7 +25,9 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self { key: SigningKey::random(&mut OsRng) }
+        Self {
+            key: SigningKey::random(&mut OsRng),
+        }
     }
 
     /// The key whose 32-byte scalar is `private_key_hex`.
@@ -50,8 +52,10 @@ impl Signer {
     /// Signs `body` sent at `timestamp`; hex of the DER signature.
     pub fn sign(&self, body: &[u8], timestamp: &str) -> String {
         let digest = cobo_digest(body, timestamp);
-        let signature: Signature =
-            self.key.sign_prehash(&digest).expect("a 32-byte digest is always signable");
+        let signature: Signature = self
+            .key
+            .sign_prehash(&digest)
+            .expect("a 32-byte digest is always signable");
         let signature = signature.normalize_s().unwrap_or(signature);
         hex::encode(signature.to_der().as_bytes())
     }
@@ -59,8 +63,8 @@ impl Signer {
 
 /// Parses a compressed (or uncompressed) SEC1 hex public key.
 pub fn parse_public_key(public_key_hex: &str) -> Result<VerifyingKey, SignatureError> {
-    let bytes = decode_hex("secp256k1 public key", public_key_hex)
-        .map_err(SignatureError::MalformedKey)?;
+    let bytes =
+        decode_hex("secp256k1 public key", public_key_hex).map_err(SignatureError::MalformedKey)?;
     VerifyingKey::from_sec1_bytes(&bytes).map_err(|_| {
         SignatureError::MalformedKey(format!(
             "not a secp256k1 public key (expected 33 bytes compressed, got {} bytes)",
@@ -83,7 +87,9 @@ pub fn verify(
     })?;
     let signature = signature.normalize_s().unwrap_or(signature);
     let digest = cobo_digest(body, timestamp);
-    public_key.verify_prehash(&digest, &signature).map_err(|_| SignatureError::Mismatch)
+    public_key
+        .verify_prehash(&digest, &signature)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -108,7 +114,9 @@ mod tests {
     #[test]
     fn generated_key_matches_vector_and_round_trips() {
         for v in vectors::load().cobo_v1_secp256k1 {
-            let Some(private) = &v.private_key_hex else { continue };
+            let Some(private) = &v.private_key_hex else {
+                continue;
+            };
             let signer = Signer::from_private_hex(private).unwrap();
             assert_eq!(signer.public_key_hex(), v.public_key_hex);
 
@@ -129,7 +137,10 @@ mod tests {
         for i in 0..32 {
             let der = hex::decode(signer.sign(b"{}", &i.to_string())).unwrap();
             let signature = Signature::from_der(&der).unwrap();
-            assert!(signature.normalize_s().is_none(), "high-S signature emitted");
+            assert!(
+                signature.normalize_s().is_none(),
+                "high-S signature emitted"
+            );
         }
     }
 }

@@ -26,7 +26,9 @@ impl std::fmt::Debug for Signer {
 impl Signer {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self { key: SigningKey::generate(&mut OsRng) }
+        Self {
+            key: SigningKey::generate(&mut OsRng),
+        }
     }
 
     /// The key whose 32-byte seed is `seed_hex`.
@@ -35,7 +37,9 @@ impl Signer {
             .map_err(SignatureError::MalformedKey)?
             .try_into()
             .map_err(|_| SignatureError::MalformedKey("Ed25519 seed must be 32 bytes".into()))?;
-        Ok(Self { key: SigningKey::from_bytes(&seed) })
+        Ok(Self {
+            key: SigningKey::from_bytes(&seed),
+        })
     }
 
     /// The 32-byte seed as hex, for storing the key.
@@ -88,7 +92,9 @@ pub fn verify(
         })?;
     let signature = Signature::from_bytes(&bytes);
     let digest = cobo_digest(body, timestamp);
-    public_key.verify_strict(&digest, &signature).map_err(|_| SignatureError::Mismatch)
+    public_key
+        .verify_strict(&digest, &signature)
+        .map_err(|_| SignatureError::Mismatch)
 }
 
 #[cfg(test)]
@@ -111,10 +117,15 @@ mod tests {
     #[test]
     fn signing_reproduces_the_vectors() {
         for v in vectors::load().cobo_v2_ed25519 {
-            let (Some(seed), true) = (&v.private_seed_hex, v.valid) else { continue };
+            let (Some(seed), true) = (&v.private_seed_hex, v.valid) else {
+                continue;
+            };
             let signer = Signer::from_seed_hex(seed).unwrap();
             assert_eq!(signer.public_key_hex(), v.public_key_hex);
-            assert_eq!(signer.sign(v.body.as_bytes(), &v.biz_timestamp), v.signature_hex);
+            assert_eq!(
+                signer.sign(v.body.as_bytes(), &v.biz_timestamp),
+                v.signature_hex
+            );
             if let Some(digest) = &v.digest_hex {
                 let ours = cobo_digest(v.body.as_bytes(), &v.biz_timestamp);
                 assert_eq!(hex::encode(ours), *digest);
@@ -134,7 +145,10 @@ mod tests {
             verify(&key, b"{}", "1", "abcd"),
             Err(SignatureError::MalformedSignature(_))
         ));
-        assert!(matches!(parse_public_key("abcd"), Err(SignatureError::MalformedKey(_))));
+        assert!(matches!(
+            parse_public_key("abcd"),
+            Err(SignatureError::MalformedKey(_))
+        ));
     }
 
     #[test]

@@ -31,15 +31,27 @@ const WAIT_POLL: Duration = Duration::from_millis(250);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v2/developers/callback_endpoints", get(list_endpoints).post(create_endpoint))
+        .route(
+            "/v2/developers/callback_endpoints",
+            get(list_endpoints).post(create_endpoint),
+        )
         .route(
             "/v2/developers/callback_endpoints/{callback_endpoint_id}",
             get(show_endpoint).put(update_endpoint),
         )
         .route("/v2/developers/callback_messages", get(list_messages))
-        .route("/v2/developers/callback_messages/{message_id}", get(show_message))
-        .route("/v2/developers/callback_messages/{message_id}/logs", get(message_logs))
-        .route("/v2/developers/callback_messages/{message_id}/retry", post(retry_message))
+        .route(
+            "/v2/developers/callback_messages/{message_id}",
+            get(show_message),
+        )
+        .route(
+            "/v2/developers/callback_messages/{message_id}/logs",
+            get(message_logs),
+        )
+        .route(
+            "/v2/developers/callback_messages/{message_id}/retry",
+            post(retry_message),
+        )
         .route("/producer/v2/callbacks", post(ask))
         .route("/producer/v2/callbacks/{message_id}", get(decision))
 }
@@ -73,7 +85,10 @@ async fn create_endpoint(
         created_timestamp: now,
         updated_timestamp: now,
     };
-    Ok((StatusCode::CREATED, Json(state.store.create_callback_endpoint(endpoint).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_callback_endpoint(endpoint).await?),
+    ))
 }
 
 async fn list_endpoints(
@@ -81,7 +96,10 @@ async fn list_endpoints(
     State(state): State<AppState>,
     Query(page): Query<PageParams>,
 ) -> Result<Json<ListBody<CallbackEndpoint>>, ApiError> {
-    let page = state.store.list_callback_endpoints(caller.org_id, page.request()?).await?;
+    let page = state
+        .store
+        .list_callback_endpoints(caller.org_id, page.request()?)
+        .await?;
     Ok(Json(ListBody::from_page(page, |e| e)))
 }
 
@@ -91,7 +109,9 @@ async fn show_endpoint(
     Path(id): Path<String>,
 ) -> Result<Json<CallbackEndpoint>, ApiError> {
     let endpoint = state.store.callback_endpoint(caller.org_id, id).await?;
-    endpoint.map(Json).ok_or_else(|| ApiError::not_found("callback endpoint"))
+    endpoint
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("callback endpoint"))
 }
 
 #[derive(Deserialize)]
@@ -181,7 +201,11 @@ struct MessageFilters {
 
 fn comma_list(text: Option<String>) -> Vec<String> {
     text.map(|t| {
-        t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+        t.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     })
     .unwrap_or_default()
 }
@@ -220,11 +244,16 @@ async fn list_messages(
 
     let mut views = Vec::with_capacity(page.items.len());
     for message in &page.items {
-        let deliveries = state.store.deliveries_of(message.message_id.clone()).await?;
+        let deliveries = state
+            .store
+            .deliveries_of(message.message_id.clone())
+            .await?;
         views.push(message_view(message, &deliveries));
     }
     let mut views = views.into_iter();
-    Ok(Json(ListBody::from_page(page, |_| views.next().unwrap_or_default())))
+    Ok(Json(ListBody::from_page(page, |_| {
+        views.next().unwrap_or_default()
+    })))
 }
 
 async fn load_message(
@@ -237,7 +266,10 @@ async fn load_message(
         .callback_message(org_id, message_id)
         .await?
         .ok_or_else(|| ApiError::not_found("callback message"))?;
-    let deliveries = state.store.deliveries_of(message.message_id.clone()).await?;
+    let deliveries = state
+        .store
+        .deliveries_of(message.message_id.clone())
+        .await?;
     Ok((message, deliveries))
 }
 
@@ -277,7 +309,10 @@ async fn retry_message(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    state.store.retry_callback_message(caller.org_id, message_id, now_ms()).await?;
+    state
+        .store
+        .retry_callback_message(caller.org_id, message_id, now_ms())
+        .await?;
     state.dispatcher.wake();
     Ok((StatusCode::CREATED, Json(json!({"retried": true}))))
 }
@@ -321,7 +356,9 @@ async fn ask(
         match body.transaction.get(name) {
             Some(Value::String(text)) => Ok(text.clone()),
             None | Some(Value::Null) if name == "request_id" => Ok(String::new()),
-            _ => Err(ApiError::invalid(format!("transaction.{name} must be a string"))),
+            _ => Err(ApiError::invalid(format!(
+                "transaction.{name} must be a string"
+            ))),
         }
     };
     let request = CallbackRequest {
@@ -366,8 +403,10 @@ async fn wait_for_decision(
                 }
             }
         }
-        if let Some(fresh) =
-            state.store.callback_message(None, message.message_id.clone()).await?
+        if let Some(fresh) = state
+            .store
+            .callback_message(None, message.message_id.clone())
+            .await?
         {
             message = fresh;
         }

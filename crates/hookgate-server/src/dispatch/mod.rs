@@ -21,11 +21,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use hookgate_protocol::callback::{judge_reply, Decision, UndecidedReply};
 use hookgate_protocol::headers;
 use hookgate_protocol::signing::cobo_v2;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
-use hookgate_protocol::callback::{judge_reply, Decision, UndecidedReply};
 use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::metrics::{Metrics, OutcomeLabel};
@@ -377,7 +377,10 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         (Some(location), 300..=399) => format!("redirect to {location} (not followed)"),
         (None, 300..=399) => "redirect (not followed)".to_owned(),
         (_, status) if body_problem => {
-            let shown: String = String::from_utf8_lossy(&reply.body).chars().take(40).collect();
+            let shown: String = String::from_utf8_lossy(&reply.body)
+                .chars()
+                .take(40)
+                .collect();
             format!("status {status} but the reply is not exactly ok or deny: {shown:?}")
         }
         (_, status) => format!("status {status}"),
@@ -387,7 +390,12 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         .as_deref()
         .filter(|_| policy::honours_retry_after(reply.status))
         .and_then(|value| policy::parse_retry_after(value, SystemTime::now()));
-    Verdict { success, decision, failure_reason, retry_after }
+    Verdict {
+        success,
+        decision,
+        failure_reason,
+        retry_after,
+    }
 }
 
 fn request_headers(timestamp: &str, signature: &str, underscore: bool) -> HeaderMap {
@@ -470,18 +478,26 @@ mod tests {
     fn callback_decides_only_on_exact_answers() {
         let mut ok = reply(200, None, None);
         ok.body = b"ok\n".to_vec();
-        assert_eq!(judge(DeliveryKind::Callback, &Ok(ok)).decision, Some(Decision::Approve));
+        assert_eq!(
+            judge(DeliveryKind::Callback, &Ok(ok)).decision,
+            Some(Decision::Approve)
+        );
 
         let mut loud = reply(200, None, None);
         loud.body = b"OK".to_vec();
         let verdict = judge(DeliveryKind::Callback, &Ok(loud));
         assert!(!verdict.success && verdict.decision.is_none());
-        assert!(verdict.failure_reason.unwrap().contains("not exactly ok or deny"));
+        assert!(verdict
+            .failure_reason
+            .unwrap()
+            .contains("not exactly ok or deny"));
 
         let mut no_content = reply(204, None, None);
         no_content.body = b"ok".to_vec();
         assert_eq!(
-            judge(DeliveryKind::Callback, &Ok(no_content)).failure_reason.as_deref(),
+            judge(DeliveryKind::Callback, &Ok(no_content))
+                .failure_reason
+                .as_deref(),
             Some("status 204")
         );
     }

@@ -73,7 +73,10 @@ pub trait Store: Send + Sync + 'static {
     async fn retry_now(&self, org_id: String, delivery_id: String, now: i64) -> Result<()>;
 
     /// Links a callback endpoint to an API key of the organisation.
-    async fn create_callback_endpoint(&self, endpoint: CallbackEndpoint) -> Result<CallbackEndpoint>;
+    async fn create_callback_endpoint(
+        &self,
+        endpoint: CallbackEndpoint,
+    ) -> Result<CallbackEndpoint>;
     /// The organisation's callback endpoints, newest first.
     async fn list_callback_endpoints(
         &self,
@@ -81,8 +84,11 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> Result<Page<CallbackEndpoint>>;
     /// One callback endpoint.
-    async fn callback_endpoint(&self, org_id: String, id: String)
-        -> Result<Option<CallbackEndpoint>>;
+    async fn callback_endpoint(
+        &self,
+        org_id: String,
+        id: String,
+    ) -> Result<Option<CallbackEndpoint>>;
     /// Changes or revokes a callback endpoint.
     async fn update_callback_endpoint(
         &self,
@@ -109,8 +115,12 @@ pub trait Store: Send + Sync + 'static {
     /// Asks again now: a `Failed` message gets one more attempt per
     /// endpoint that did not approve; a `Retrying` one has its waiting
     /// deliveries made due. Refused once decided.
-    async fn retry_callback_message(&self, org_id: String, message_id: String, now: i64)
-        -> Result<()>;
+    async fn retry_callback_message(
+        &self,
+        org_id: String,
+        message_id: String,
+        now: i64,
+    ) -> Result<()>;
 
     /// Counts for metrics: pending deliveries.
     async fn backlog(&self) -> Result<u64>;

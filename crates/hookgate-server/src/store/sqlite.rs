@@ -531,7 +531,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_callback_endpoint(&self, endpoint: CallbackEndpoint) -> Result<CallbackEndpoint> {
+    async fn create_callback_endpoint(
+        &self,
+        endpoint: CallbackEndpoint,
+    ) -> Result<CallbackEndpoint> {
         self.write(move |conn| {
             let owner: Option<String> = conn
                 .prepare_cached("SELECT org_id FROM api_keys WHERE api_key_id = ?1")?
@@ -584,7 +587,8 @@ impl Store for SqliteStore {
         org_id: String,
         id: String,
     ) -> Result<Option<CallbackEndpoint>> {
-        self.read(move |conn| load_callback_endpoint(conn, &org_id, &id)).await
+        self.read(move |conn| load_callback_endpoint(conn, &org_id, &id))
+            .await
     }
 
     async fn update_callback_endpoint(
@@ -662,7 +666,14 @@ impl Store for SqliteStore {
             filter.any_of("transaction_id", query.transaction_ids);
             filter.any_of("wallet_id", query.wallet_ids);
             filter.any_of("status", query.statuses);
-            page(conn, "callback_messages", MESSAGE_COLUMNS, filter, &query.page, message_from_row)
+            page(
+                conn,
+                "callback_messages",
+                MESSAGE_COLUMNS,
+                filter,
+                &query.page,
+                message_from_row,
+            )
         })
         .await
     }
@@ -689,7 +700,8 @@ impl Store for SqliteStore {
         message_id: String,
         now: i64,
     ) -> Result<()> {
-        self.write(move |conn| retry_message_in(conn, &org_id, &message_id, now)).await
+        self.write(move |conn| retry_message_in(conn, &org_id, &message_id, now))
+            .await
     }
 
     async fn backlog(&self) -> Result<u64> {
@@ -953,7 +965,9 @@ fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
         )
         .optional()?;
 
-    let Some((kind, parent_id)) = changed else { return Ok(false) };
+    let Some((kind, parent_id)) = changed else {
+        return Ok(false);
+    };
     if kind == DeliveryKind::Callback.as_str() && state != DeliveryState::Pending {
         settle_message(conn, &parent_id, record.now)?;
     }
@@ -1180,13 +1194,21 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
     let existing = conn
         .prepare_cached(&sql)?
         .query_row(
-            params![request.org_id, request.api_key_id, request.request_id, request.transaction_id],
+            params![
+                request.org_id,
+                request.api_key_id,
+                request.request_id,
+                request.transaction_id
+            ],
             |r| Ok(message_from_row(r)),
         )
         .optional()?
         .transpose()?;
     if let Some((_, message)) = existing {
-        return Ok(CallbackAsked::Message { message, jobs: Vec::new() });
+        return Ok(CallbackAsked::Message {
+            message,
+            jobs: Vec::new(),
+        });
     }
 
     let owner: Option<String> = conn

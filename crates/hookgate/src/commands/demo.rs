@@ -533,9 +533,20 @@ async fn approve(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
     let verified = receiver.key.get().is_some_and(|key| {
-        cobo_v2::verify(key, &body, header("biz-timestamp"), header("biz-resp-signature")).is_ok()
+        cobo_v2::verify(
+            key,
+            &body,
+            header("biz-timestamp"),
+            header("biz-resp-signature"),
+        )
+        .is_ok()
     });
     if !verified {
         return (StatusCode::UNAUTHORIZED, "bad signature");
@@ -581,7 +592,10 @@ async fn ask_for_approvals(
         .await?;
 
     let treasury_key = admin
-        .post(&format!("/producer/orgs/{org_id}/api_keys"), &json!({"name": "treasury bot"}))
+        .post(
+            &format!("/producer/orgs/{org_id}/api_keys"),
+            &json!({"name": "treasury bot"}),
+        )
         .await?;
     let treasury_key_id = text(&treasury_key["api_key_id"])?;
     let closed_port = {
@@ -600,9 +614,24 @@ async fn ask_for_approvals(
         hookgate_protocol::catalogue::find("wallets.transaction.created").expect("core type"),
     );
     let cases = [
-        (payouts_key_id.as_str(), "1250.75", "Approved", "payout of 1,250.75 USDT"),
-        (payouts_key_id.as_str(), "250000", "Denied", "payout of 250,000 USDT (over the limit)"),
-        (treasury_key_id.as_str(), "99.5", "Failed", "payout of 99.5 USDT, approver down"),
+        (
+            payouts_key_id.as_str(),
+            "1250.75",
+            "Approved",
+            "payout of 1,250.75 USDT",
+        ),
+        (
+            payouts_key_id.as_str(),
+            "250000",
+            "Denied",
+            "payout of 250,000 USDT (over the limit)",
+        ),
+        (
+            treasury_key_id.as_str(),
+            "99.5",
+            "Failed",
+            "payout of 99.5 USDT, approver down",
+        ),
     ];
 
     let mut approvals = Vec::new();
