@@ -122,6 +122,15 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<()>;
 
+    /// The organisation's occurrences after `after` (oldest first), with
+    /// their data: what a listener missed while away.
+    async fn occurrences_after(
+        &self,
+        org_id: String,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Occurrence>>;
+
     /// Counts for metrics: pending deliveries.
     async fn backlog(&self) -> Result<u64>;
 }

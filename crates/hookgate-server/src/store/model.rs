@@ -548,3 +548,18 @@ pub struct CallbackMessageQuery {
     /// Paging.
     pub page: PageRequest,
 }
+
+/// An occurrence with its data, as listeners replay it.
+#[derive(Clone, Debug)]
+pub struct Occurrence {
+    /// Position, for resuming after it.
+    pub cursor: Cursor,
+    /// Identifier.
+    pub occurrence_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// The data object, exactly as serialised into its events.
+    pub data: Vec<u8>,
+    /// Trigger time, Unix ms.
+    pub created_timestamp: i64,
+}

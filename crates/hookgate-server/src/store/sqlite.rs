@@ -35,6 +35,7 @@ const READERS: usize = 4;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_callbacks.sql")),
+    (3, include_str!("migrations/0003_waas1_and_streams.sql")),
 ];
 
 /// The schema version this build reads and writes.
@@ -704,6 +705,37 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn occurrences_after(
+        &self,
+        org_id: String,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Occurrence>> {
+        self.read(move |conn| {
+            let after = after.unwrap_or(Cursor { created: i64::MIN, row: i64::MIN });
+            let mut statement = conn.prepare_cached(
+                "SELECT row_id, occurrence_id, event_type, data, created_ts FROM occurrences
+                 WHERE org_id = ?1 AND (created_ts, row_id) > (?2, ?3) AND data IS NOT NULL
+                 ORDER BY created_ts, row_id LIMIT ?4",
+            )?;
+            let rows = statement.query_map(
+                params![org_id, after.created, after.row, limit as i64],
+                |r| {
+                    let created: i64 = r.get(4)?;
+                    Ok(Occurrence {
+                        cursor: Cursor { created, row: r.get(0)? },
+                        occurrence_id: r.get(1)?,
+                        event_type: r.get(2)?,
+                        data: r.get(3)?,
+                        created_timestamp: created,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
     async fn backlog(&self) -> Result<u64> {
         self.read(|conn| {
             Ok(conn
@@ -738,15 +770,17 @@ fn publish_in(
 
     let occurrence_id = uuid::Uuid::new_v4().to_string();
     conn.prepare_cached(
-        "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts,
+             data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         occurrence_id,
         request.org_id,
         request.event_type,
         request.idempotency_key,
-        request.now
+        request.now,
+        data_json.get().as_bytes()
     ])?;
 
     let (lease_owner, next_attempt_at) = match &request.lease {
