@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::auth::{Admin, OrgCaller};
 use super::endpoints::check_url;
-use super::{ApiError, ApiJson, AppState, ListBody, PageParams};
+use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::approval::may_proceed;
 use crate::now_ms;
 use crate::store::{
@@ -94,7 +94,7 @@ async fn create_endpoint(
 async fn list_endpoints(
     caller: OrgCaller,
     State(state): State<AppState>,
-    Query(page): Query<PageParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListBody<CallbackEndpoint>>, ApiError> {
     let page = state
         .store
@@ -213,8 +213,8 @@ fn comma_list(text: Option<String>) -> Vec<String> {
 async fn list_messages(
     caller: OrgCaller,
     State(state): State<AppState>,
-    Query(filters): Query<MessageFilters>,
-    Query(page): Query<PageParams>,
+    ApiQuery(filters): ApiQuery<MessageFilters>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListBody<Value>>, ApiError> {
     let statuses = comma_list(filters.status);
     for status in &statuses {

@@ -1,7 +1,7 @@
 //! Webhook endpoints of an organisation: register, list, get, change,
 //! revoke. Endpoints are never deleted; revocation is permanent.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,7 +9,7 @@ use hookgate_protocol::catalogue;
 use serde::Deserialize;
 
 use super::auth::OrgCaller;
-use super::{ApiError, ApiJson, AppState, ListBody, PageParams};
+use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::now_ms;
 use crate::store::{endpoint_status, Endpoint, EndpointChange, EndpointQuery};
 
@@ -126,8 +126,8 @@ struct ListParams {
 async fn list(
     caller: OrgCaller,
     State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-    Query(page): Query<PageParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListBody<Endpoint>>, ApiError> {
     let query = EndpointQuery {
         org_id: caller.org_id,

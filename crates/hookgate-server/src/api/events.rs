@@ -2,7 +2,7 @@
 //! triggers), the event lists, attempt logs, manual retry, the catalogue and
 //! the server's public keys.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::auth::OrgCaller;
-use super::{ApiError, ApiJson, AppState, ListBody, PageParams};
+use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::now_ms;
 use crate::store::{Attempt, Delivery, DeliveryState, EventQuery, PublishRequest, Published};
 
@@ -122,8 +122,8 @@ async fn list(
     caller: OrgCaller,
     State(state): State<AppState>,
     Path(endpoint_id): Path<String>,
-    Query(params): Query<ListParams>,
-    Query(page): Query<PageParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
+    ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<Json<ListBody<Value>>, ApiError> {
     state
         .store
