@@ -504,3 +504,13 @@ async fn the_event_list_pages_with_cursors_and_filters() {
         answer.expect_error(400);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_answer_in_the_error_format() {
+    let f = Fixture::new().await;
+    f.org.api.get("/v2/no/such/route").await.expect_error(404);
+    let path = format!("/v2/webhooks/endpoints/{}", f.endpoint_id);
+    f.org.api.call(Method::DELETE, &path, None).await.expect_error(405);
+    f.server.admin.get("/producer/v2/events").await.expect_error(405);
+    f.assert_nothing_written().await;
+}

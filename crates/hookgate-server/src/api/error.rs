@@ -52,6 +52,15 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code::UNAUTHORIZED, message)
     }
 
+    /// 405: the path exists, but not with this method.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::INVALID,
+            "this path does not take this method; see the API reference for the ones it takes",
+        )
+    }
+
     /// 404 for `what`.
     pub fn not_found(what: &str) -> Self {
         Self::new(

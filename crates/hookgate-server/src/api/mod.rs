@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(producer::routes())
         .merge(ops::routes())
         .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
