@@ -18,3 +18,4 @@ pub mod headers;
 pub mod model;
 pub mod samples;
 pub mod signing;
+pub mod waas1;

@@ -12,6 +12,7 @@ use rand::RngCore;
 use crate::error::{Error, Result};
 
 /// The server's signing keys.
+#[derive(Clone)]
 pub struct Keys {
     /// WaaS 2.0 Ed25519.
     pub v2: cobo_v2::Signer,

@@ -4,7 +4,8 @@
 //! - [`store`]: the database (embedded SQLite by default), behind one trait;
 //! - [`dispatch`]: claims due deliveries, signs, sends, retries, logs;
 //! - [`api`]: the HTTP API of the organisation and producer surfaces;
-//! - [`settings`]: the TOML file and `HOOKGATE_*` variables.
+//! - [`settings`]: the TOML file and `HOOKGATE_*` variables;
+//! - [`stream`]: live occurrences for listening command-line clients.
 //!
 //! [`start`] wires them together and serves until the returned handle is
 //! stopped or dropped with the runtime.
@@ -17,6 +18,7 @@ pub mod keys;
 pub mod metrics;
 pub mod settings;
 pub mod store;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,7 +110,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     let dispatcher = Dispatcher::start(
         store.clone(),
         sender,
-        keys.v2.clone(),
+        keys.clone(),
         settings.delivery.clone(),
         metrics.clone(),
     );
@@ -116,6 +118,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     let public_key_v2 = keys.v2.public_key_hex();
     let public_key_v1 = keys.v1.public_key_hex();
     let state = api::AppState {
+        hub: Arc::new(stream::Hub::new(store.clone())),
         store,
         dispatcher,
         admin_token: admin_token.clone().into(),

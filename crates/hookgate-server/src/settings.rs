@@ -54,6 +54,11 @@ pub struct DeliverySettings {
     pub callback_retry_ms: Vec<u64>,
     /// Callback attempts in all, first included.
     pub callback_max_attempts: u32,
+    /// Gaps between WaaS 1.0 transaction notification pushes; the last
+    /// repeats.
+    pub waas1_notification_retry_ms: Vec<u64>,
+    /// WaaS 1.0 transaction notification pushes in all.
+    pub waas1_notification_max_attempts: u32,
     /// Random extra delay added to each gap, as a fraction of it (0.1 = up to
     /// 10% later). Jitter only ever delays, so no retry comes early.
     pub jitter: f64,
@@ -118,6 +123,22 @@ impl Default for DeliverySettings {
             webhook_max_attempts: 10,
             callback_retry_ms: vec![5 * S, 10 * S, 30 * S, MIN, 5 * MIN],
             callback_max_attempts: 30,
+            waas1_notification_retry_ms: vec![
+                30 * S,
+                MIN,
+                2 * MIN,
+                5 * MIN,
+                10 * MIN,
+                20 * MIN,
+                30 * MIN,
+                H,
+                2 * H,
+                4 * H,
+                6 * H,
+                12 * H,
+                24 * H,
+            ],
+            waas1_notification_max_attempts: 14,
             jitter: 0.1,
             retry_after_cap_ms: H,
             max_in_flight: 1024,
@@ -166,12 +187,18 @@ impl Settings {
                 LEASE_MARGIN.as_millis()
             )));
         }
-        if d.webhook_retry_ms.is_empty() || d.callback_retry_ms.is_empty() {
+        if d.webhook_retry_ms.is_empty()
+            || d.callback_retry_ms.is_empty()
+            || d.waas1_notification_retry_ms.is_empty()
+        {
             return Err(Error::Settings(
                 "retry schedules must list at least one gap".into(),
             ));
         }
-        if d.webhook_max_attempts == 0 || d.callback_max_attempts == 0 {
+        if d.webhook_max_attempts == 0
+            || d.callback_max_attempts == 0
+            || d.waas1_notification_max_attempts == 0
+        {
             return Err(Error::Settings("max attempts must be at least 1".into()));
         }
         if !(0.0..=1.0).contains(&d.jitter) {

@@ -18,7 +18,7 @@ use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::approval::may_proceed;
 use crate::now_ms;
 use crate::store::{
-    endpoint_status, message_status, CallbackAsked, CallbackEndpoint, CallbackEndpointChange,
+    endpoint_status, message_status, protocol, CallbackAsked, CallbackEndpoint, CallbackEndpointChange,
     CallbackMessage, CallbackMessageQuery, CallbackRequest, Delivery, DeliveryState,
 };
 
@@ -81,6 +81,7 @@ async fn create_endpoint(
         api_key_id: body.api_key_id.unwrap_or(caller.api_key_id),
         url,
         status: endpoint_status::ACTIVE.into(),
+        protocol: protocol::WAAS2.into(),
         description: body.description,
         created_timestamp: now,
         updated_timestamp: now,
@@ -362,6 +363,7 @@ async fn ask(
         }
     };
     let request = CallbackRequest {
+        protocol: protocol::WAAS2,
         org_id: body.org_id.clone(),
         api_key_id: body.api_key_id.clone(),
         request_id: text_field("request_id")?,
@@ -373,16 +375,27 @@ async fn ask(
         max_attempts: state.dispatcher.callback_max_attempts(),
     };
 
+    let wait = Duration::from_millis(body.wait_ms.unwrap_or(0));
+    Ok((StatusCode::OK, Json(ask_and_wait(&state, request, wait).await?)))
+}
+
+/// Stores the question, hands its deliveries to the dispatcher, and waits
+/// up to `wait` (at most [`MAX_WAIT`]) for the decision. Shared by WaaS 2.0
+/// callbacks and WaaS 1.0 withdrawal confirmations.
+pub(super) async fn ask_and_wait(
+    state: &AppState,
+    request: CallbackRequest,
+    wait: Duration,
+) -> Result<Value, ApiError> {
     let mut progress = state.dispatcher.callback_progress();
     let (message, jobs) = match state.store.ask_callback(request).await? {
-        CallbackAsked::NoEndpoint => return Ok((StatusCode::OK, Json(decision_json(None)))),
+        CallbackAsked::NoEndpoint => return Ok(decision_json(None)),
         CallbackAsked::Message { message, jobs } => (message, jobs),
     };
     state.dispatcher.submit(jobs);
 
-    let wait = Duration::from_millis(body.wait_ms.unwrap_or(0)).min(MAX_WAIT);
-    let message = wait_for_decision(&state, message, wait, &mut progress).await?;
-    Ok((StatusCode::OK, Json(decision_json(Some(&message)))))
+    let message = wait_for_decision(state, message, wait.min(MAX_WAIT), &mut progress).await?;
+    Ok(decision_json(Some(&message)))
 }
 
 /// Returns as soon as the message leaves `Retrying`, or when `wait` ends.

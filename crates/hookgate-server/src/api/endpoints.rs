@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::auth::OrgCaller;
 use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::now_ms;
-use crate::store::{endpoint_status, Endpoint, EndpointChange, EndpointQuery};
+use crate::store::{endpoint_status, protocol, Endpoint, EndpointChange, EndpointQuery};
 
 /// Longest endpoint URL: what Cobo's SDK accepts in an event's `url`.
 const MAX_URL_LEN: usize = 500;
@@ -107,6 +107,7 @@ async fn create(
         url,
         subscribed_events: check_events(body.subscribed_events)?,
         status: endpoint_status::ACTIVE.into(),
+        protocol: protocol::WAAS2.into(),
         description: body.description,
         created_timestamp: now,
         updated_timestamp: now,

@@ -12,6 +12,8 @@ mod error;
 mod events;
 mod ops;
 mod producer;
+mod stream;
+mod waas1;
 
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Settings in force.
     pub settings: Arc<Settings>,
+    /// Live occurrences for listening command-line clients.
+    pub hub: Arc<crate::stream::Hub>,
 }
 
 /// The whole API.
@@ -53,11 +57,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(endpoints::routes())
         .merge(callbacks::routes())
+        .merge(waas1::routes())
         .merge(events::routes())
         .merge(producer::routes())
         .merge(ops::routes())
+        .merge(stream::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(
+            auth::SignedRequests::new(state.clone()),
+            auth::signed_requests,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

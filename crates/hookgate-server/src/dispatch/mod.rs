@@ -23,11 +23,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hookgate_protocol::callback::{judge_reply, Decision, UndecidedReply};
 use hookgate_protocol::headers;
-use hookgate_protocol::signing::cobo_v2;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::Rng;
 use tokio::sync::{broadcast, Notify, Semaphore};
 
+use crate::keys::Keys;
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::now_ms;
 use crate::settings::DeliverySettings;
@@ -50,11 +50,12 @@ pub struct Dispatcher {
 struct Inner {
     store: Arc<dyn Store>,
     sender: Sender,
-    signer: cobo_v2::Signer,
+    keys: Keys,
     owner: String,
     settings: DeliverySettings,
     webhook_policy: RetryPolicy,
     callback_policy: RetryPolicy,
+    waas1_notification_policy: RetryPolicy,
     slots: Arc<Semaphore>,
     endpoint_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
@@ -69,7 +70,7 @@ impl Dispatcher {
     pub fn start(
         store: Arc<dyn Store>,
         sender: Sender,
-        signer: cobo_v2::Signer,
+        keys: Keys,
         settings: DeliverySettings,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -81,6 +82,10 @@ impl Dispatcher {
         };
         let webhook_policy = policy(&settings.webhook_retry_ms, settings.webhook_max_attempts);
         let callback_policy = policy(&settings.callback_retry_ms, settings.callback_max_attempts);
+        let waas1_notification_policy = policy(
+            &settings.waas1_notification_retry_ms,
+            settings.waas1_notification_max_attempts,
+        );
         tracing::info!(
             attempts = webhook_policy.max_attempts,
             window_secs = webhook_policy.worst_case_window().as_secs(),
@@ -96,12 +101,13 @@ impl Dispatcher {
         let inner = Arc::new(Inner {
             store,
             sender,
-            signer,
+            keys,
             owner,
             slots: Arc::new(Semaphore::new(settings.max_in_flight)),
             settings,
             webhook_policy,
             callback_policy,
+            waas1_notification_policy,
             endpoint_slots: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             metrics,
@@ -146,9 +152,25 @@ impl Dispatcher {
         self.inner.callback_policy.max_attempts
     }
 
+    /// Pushes each WaaS 1.0 transaction notification gets.
+    pub fn waas1_notification_max_attempts(&self) -> u32 {
+        self.inner.waas1_notification_policy.max_attempts
+    }
+
     /// Ids of callback messages whose deliveries moved on (on this node).
     pub fn callback_progress(&self) -> broadcast::Receiver<String> {
         self.inner.callback_progress.subscribe()
+    }
+
+    /// Signs `body` now, as an attempt would: the headers that go with it
+    /// (content type, `Biz-Timestamp`, `Biz-Resp-Signature` and, when
+    /// enabled, the underscore spellings). Used for copies streamed to
+    /// listening command-line clients, which post them on themselves.
+    pub fn sign_now(&self, body: &[u8]) -> Vec<(String, String)> {
+        let timestamp = now_ms().to_string();
+        let signature = self.inner.keys.v2.sign(body, &timestamp);
+        let underscore = self.inner.settings.underscore_headers;
+        header_pairs(&request_headers(&timestamp, &signature, underscore))
     }
 }
 
@@ -242,7 +264,11 @@ async fn attempt(inner: &Inner, job: Job) {
     let attempt_no = job.attempts + 1;
     let started = now_ms();
     let timestamp = started.to_string();
-    let signature = inner.signer.sign(&job.body, &timestamp);
+    let signature = if job.kind.is_waas1() {
+        inner.keys.v1.sign(&job.body, &timestamp)
+    } else {
+        inner.keys.v2.sign(&job.body, &timestamp)
+    };
     let headers = request_headers(&timestamp, &signature, inner.settings.underscore_headers);
     let logged_headers = header_pairs(&headers);
 
@@ -253,7 +279,8 @@ async fn attempt(inner: &Inner, job: Job) {
     let verdict = judge(job.kind, &result);
     let policy = match job.kind {
         DeliveryKind::Webhook => &inner.webhook_policy,
-        DeliveryKind::Callback => &inner.callback_policy,
+        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => &inner.callback_policy,
+        DeliveryKind::Waas1Notification => &inner.waas1_notification_policy,
     };
     let next = if verdict.success {
         NextStep::Succeeded
@@ -367,7 +394,11 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
 
     let (success, decision, body_problem) = match kind {
         DeliveryKind::Webhook => (policy::webhook_delivered(reply.status), None, false),
-        DeliveryKind::Callback => match judge_reply(reply.status, &reply.body) {
+        DeliveryKind::Waas1Notification => {
+            let acknowledged = judge_reply(reply.status, &reply.body) == Ok(Decision::Approve);
+            (acknowledged, None, policy::webhook_delivered(reply.status) && !acknowledged)
+        }
+        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => match judge_reply(reply.status, &reply.body) {
             Ok(decision) => (true, Some(decision), false),
             Err(UndecidedReply::Body) => (false, None, true),
             Err(UndecidedReply::Status(_)) => (false, None, false),
@@ -381,7 +412,8 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
                 .chars()
                 .take(40)
                 .collect();
-            format!("status {status} but the reply is not exactly ok or deny: {shown:?}")
+            let wanted = if kind.asks_for_decision() { "ok or deny" } else { "ok" };
+            format!("status {status} but the reply is not exactly {wanted}: {shown:?}")
         }
         (_, status) => format!("status {status}"),
     });

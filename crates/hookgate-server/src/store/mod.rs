@@ -36,6 +36,9 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_key(&self, key: ApiKey, secret_hash: String) -> Result<ApiKey>;
     /// The API key whose secret hashes to `secret_hash`.
     async fn api_key_by_secret_hash(&self, secret_hash: String) -> Result<Option<ApiKey>>;
+    /// The API key registered with this hex Ed25519 public key (lowercase),
+    /// for signed requests.
+    async fn api_key_by_public_key(&self, public_key: String) -> Result<Option<ApiKey>>;
     /// The organisation, if it exists.
     async fn org(&self, org_id: String) -> Result<Option<Org>>;
 
@@ -130,6 +133,30 @@ pub trait Store: Send + Sync + 'static {
         after: Option<Cursor>,
         limit: usize,
     ) -> Result<Vec<Occurrence>>;
+
+    /// The organisation's WaaS 1.0 callback URLs.
+    async fn waas1_urls(&self, org_id: String) -> Result<Waas1Urls>;
+    /// Sets (or with `None` removes) one WaaS 1.0 URL; the previous one is
+    /// revoked. Refused when the URL is one of the organisation's 2.0
+    /// endpoints: a URL receives one generation's traffic only.
+    async fn set_waas1_url(
+        &self,
+        org_id: String,
+        which: Waas1Url,
+        url: Option<String>,
+        now: i64,
+    ) -> Result<Waas1Urls>;
+    /// Stores a WaaS 1.0 transaction notification for the organisation's
+    /// notification URL; `None` when it has none.
+    async fn notify_waas1(&self, notification: Waas1Notification) -> Result<Option<Waas1Notified>>;
+
+    /// The position of one occurrence in [`Store::occurrences_after`]
+    /// order, for streaming it live with a cursor to resume from.
+    async fn occurrence_cursor(
+        &self,
+        org_id: String,
+        occurrence_id: String,
+    ) -> Result<Option<Cursor>>;
 
     /// Counts for metrics: pending deliveries.
     async fn backlog(&self) -> Result<u64>;

@@ -30,6 +30,14 @@ pub struct ApiKey {
     pub created_timestamp: i64,
 }
 
+/// Which Cobo API generation an endpoint speaks.
+pub mod protocol {
+    /// WaaS 2.0 webhooks and callbacks (Ed25519).
+    pub const WAAS2: &str = "waas2";
+    /// WaaS 1.0 API callbacks (secp256k1).
+    pub const WAAS1: &str = "waas1";
+}
+
 /// Endpoint statuses, as Cobo names them.
 pub mod endpoint_status {
     /// Receiving events.
@@ -52,6 +60,8 @@ pub struct Endpoint {
     pub subscribed_events: Vec<String>,
     /// One of the [`endpoint_status`] values.
     pub status: String,
+    /// One of the [`protocol`] values.
+    pub protocol: String,
     /// Free text.
     pub description: String,
     /// Creation time, Unix ms.
@@ -143,14 +153,32 @@ pub enum DeliveryKind {
     /// A WaaS 2.0 callback message to one callback endpoint: decides on
     /// 200 or 201 with `ok` or `deny`.
     Callback,
+    /// A WaaS 1.0 transaction notification: succeeds on 200 or 201 with
+    /// `ok`; signed with secp256k1.
+    Waas1Notification,
+    /// A WaaS 1.0 withdrawal confirmation: decides like a callback; signed
+    /// with secp256k1.
+    Waas1Confirmation,
 }
 
 impl DeliveryKind {
+    /// Whether the answer decides an approval (`ok` or `deny`).
+    pub fn asks_for_decision(self) -> bool {
+        matches!(self, DeliveryKind::Callback | DeliveryKind::Waas1Confirmation)
+    }
+
+    /// Whether it is WaaS 1.0 traffic (signed with secp256k1).
+    pub fn is_waas1(self) -> bool {
+        matches!(self, DeliveryKind::Waas1Notification | DeliveryKind::Waas1Confirmation)
+    }
+
     /// Name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryKind::Webhook => "webhook",
             DeliveryKind::Callback => "callback",
+            DeliveryKind::Waas1Notification => "waas1_notification",
+            DeliveryKind::Waas1Confirmation => "waas1_confirmation",
         }
     }
 
@@ -159,6 +187,8 @@ impl DeliveryKind {
         match text {
             "webhook" => Some(DeliveryKind::Webhook),
             "callback" => Some(DeliveryKind::Callback),
+            "waas1_notification" => Some(DeliveryKind::Waas1Notification),
+            "waas1_confirmation" => Some(DeliveryKind::Waas1Confirmation),
             _ => None,
         }
     }
@@ -441,6 +471,8 @@ pub struct CallbackEndpoint {
     pub url: String,
     /// `STATUS_ACTIVE` or `STATUS_INACTIVE` (revoked).
     pub status: String,
+    /// One of the [`protocol`] values.
+    pub protocol: String,
     /// Free text.
     pub description: String,
     /// Creation time, Unix ms.
@@ -469,6 +501,10 @@ pub struct CallbackEndpointChange {
 /// A question to the customer: may this transaction go ahead?
 #[derive(Clone, Debug)]
 pub struct CallbackRequest {
+    /// One of the [`protocol`] values: a WaaS 1.0 withdrawal confirmation
+    /// goes to the organisation's 1.0 confirmation URL, a 2.0 callback to
+    /// the API key's callback endpoints.
+    pub protocol: &'static str,
     /// Owner.
     pub org_id: String,
     /// The API key that started the transaction.
@@ -522,6 +558,8 @@ pub struct CallbackMessage {
     pub body: Vec<u8>,
     /// One of the [`message_status`] values.
     pub status: String,
+    /// One of the [`protocol`] values.
+    pub protocol: String,
     /// `ok` or `deny` once decided.
     pub result: Option<String>,
     /// Creation time, Unix ms.
@@ -562,4 +600,48 @@ pub struct Occurrence {
     pub data: Vec<u8>,
     /// Trigger time, Unix ms.
     pub created_timestamp: i64,
+}
+
+/// The WaaS 1.0 callback URLs of an organisation.
+#[derive(Clone, Debug, Default)]
+pub struct Waas1Urls {
+    /// Where transaction notifications go.
+    pub notification: Option<Endpoint>,
+    /// Where withdrawal confirmations go.
+    pub confirmation: Option<CallbackEndpoint>,
+}
+
+/// Which WaaS 1.0 URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waas1Url {
+    /// Transaction notifications.
+    Notification,
+    /// Withdrawal confirmations.
+    Confirmation,
+}
+
+/// A WaaS 1.0 transaction notification to push.
+#[derive(Clone, Debug)]
+pub struct Waas1Notification {
+    /// Owner.
+    pub org_id: String,
+    /// The exact body.
+    pub body: Vec<u8>,
+    /// Time of the request.
+    pub now: i64,
+    /// Lease for the publishing node.
+    pub lease: Option<(String, i64)>,
+    /// Pushes in all.
+    pub max_attempts: u32,
+}
+
+/// A notification that was stored.
+#[derive(Clone, Debug)]
+pub struct Waas1Notified {
+    /// Its id in the event API.
+    pub event_id: String,
+    /// The organisation's 1.0 notification endpoint.
+    pub endpoint_id: String,
+    /// Leased to this node.
+    pub jobs: Vec<Job>,
 }

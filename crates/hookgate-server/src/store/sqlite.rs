@@ -282,6 +282,27 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn api_key_by_public_key(&self, public_key: String) -> Result<Option<ApiKey>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT api_key_id, org_id, name, public_key, created_ts
+                     FROM api_keys WHERE public_key = ?1",
+                )?
+                .query_row([public_key], |r| {
+                    Ok(ApiKey {
+                        api_key_id: r.get(0)?,
+                        org_id: r.get(1)?,
+                        name: r.get(2)?,
+                        public_key: r.get(3)?,
+                        created_timestamp: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
     async fn org(&self, org_id: String) -> Result<Option<Org>> {
         self.read(move |conn| {
             Ok(conn
@@ -300,10 +321,11 @@ impl Store for SqliteStore {
 
     async fn create_endpoint(&self, endpoint: Endpoint) -> Result<Endpoint> {
         self.write(move |conn| {
+            refuse_cross_protocol_url(conn, &endpoint.org_id, &endpoint.url, &endpoint.protocol)?;
             conn.prepare_cached(
                 "INSERT INTO endpoints (endpoint_id, org_id, url, subscribed_events, status,
-                     description, created_ts, updated_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     description, created_ts, updated_ts, protocol)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 endpoint.endpoint_id,
@@ -313,7 +335,8 @@ impl Store for SqliteStore {
                 endpoint.status,
                 endpoint.description,
                 endpoint.created_timestamp,
-                endpoint.updated_timestamp
+                endpoint.updated_timestamp,
+                endpoint.protocol
             ])?;
             Ok(endpoint)
         })
@@ -361,6 +384,13 @@ impl Store for SqliteStore {
                 ));
             }
             if let Some(events) = change.subscribed_events {
+                if endpoint.protocol != protocol::WAAS2 {
+                    return Err(Error::Conflict(
+                        "a WaaS 1.0 endpoint receives 1.0 notifications only; \
+                         it cannot subscribe to 2.0 events"
+                            .into(),
+                    ));
+                }
                 endpoint.subscribed_events = events;
             }
             if let Some(description) = change.description {
@@ -416,7 +446,7 @@ impl Store for SqliteStore {
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
         self.read(move |conn| {
             let mut filter = Filter::new("org_id = ?", query.org_id);
-            filter.and("kind = ?", DeliveryKind::Webhook.as_str().to_owned());
+            filter.clauses.push("kind IN ('webhook', 'waas1_notification')".into());
             if let Some(endpoint_id) = query.endpoint_id {
                 filter.and("target_id = ?", endpoint_id);
             }
@@ -544,21 +574,8 @@ impl Store for SqliteStore {
             if owner.as_deref() != Some(endpoint.org_id.as_str()) {
                 return Err(Error::NotFound("API key"));
             }
-            conn.prepare_cached(
-                "INSERT INTO callback_endpoints (callback_endpoint_id, org_id, api_key_id, url,
-                     status, description, created_ts, updated_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                endpoint.callback_endpoint_id,
-                endpoint.org_id,
-                endpoint.api_key_id,
-                endpoint.url,
-                endpoint.status,
-                endpoint.description,
-                endpoint.created_timestamp,
-                endpoint.updated_timestamp
-            ])?;
+            refuse_cross_protocol_url(conn, &endpoint.org_id, &endpoint.url, &endpoint.protocol)?;
+            insert_callback_endpoint(conn, &endpoint)?;
             Ok(endpoint)
         })
         .await
@@ -736,6 +753,98 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn waas1_urls(&self, org_id: String) -> Result<Waas1Urls> {
+        self.read(move |conn| load_waas1_urls(conn, &org_id)).await
+    }
+
+    async fn set_waas1_url(
+        &self,
+        org_id: String,
+        which: Waas1Url,
+        url: Option<String>,
+        now: i64,
+    ) -> Result<Waas1Urls> {
+        self.write(move |conn| {
+            if !org_exists(conn, &org_id)? {
+                return Err(Error::NotFound("organisation"));
+            }
+            if let Some(url) = &url {
+                refuse_cross_protocol_url(conn, &org_id, url, protocol::WAAS1)?;
+            }
+
+            let table = match which {
+                Waas1Url::Notification => "endpoints",
+                Waas1Url::Confirmation => "callback_endpoints",
+            };
+            let revoke = format!(
+                "UPDATE {table} SET status = ?1, updated_ts = ?2
+                 WHERE org_id = ?3 AND protocol = 'waas1' AND status = ?4"
+            );
+            conn.prepare_cached(&revoke)?.execute(params![
+                endpoint_status::INACTIVE,
+                now,
+                org_id,
+                endpoint_status::ACTIVE
+            ])?;
+
+            let Some(url) = url else { return load_waas1_urls(conn, &org_id) };
+            let id = uuid::Uuid::new_v4().to_string();
+            match which {
+                Waas1Url::Notification => {
+                    conn.prepare_cached(
+                        "INSERT INTO endpoints (endpoint_id, org_id, url, subscribed_events,
+                             status, description, created_ts, updated_ts, protocol)
+                         VALUES (?1, ?2, ?3, '[]', ?4, 'WaaS 1.0 transaction notifications',
+                             ?5, ?5, 'waas1')",
+                    )?
+                    .execute(params![id, org_id, url, endpoint_status::ACTIVE, now])?;
+                }
+                Waas1Url::Confirmation => {
+                    let endpoint = CallbackEndpoint {
+                        callback_endpoint_id: id,
+                        org_id: org_id.clone(),
+                        api_key_id: String::new(),
+                        url,
+                        status: endpoint_status::ACTIVE.into(),
+                        protocol: protocol::WAAS1.into(),
+                        description: "WaaS 1.0 withdrawal confirmations".into(),
+                        created_timestamp: now,
+                        updated_timestamp: now,
+                    };
+                    insert_callback_endpoint(conn, &endpoint)?;
+                }
+            }
+            load_waas1_urls(conn, &org_id)
+        })
+        .await
+    }
+
+    async fn notify_waas1(
+        &self,
+        notification: Waas1Notification,
+    ) -> Result<Option<Waas1Notified>> {
+        self.write(move |conn| notify_waas1_in(conn, notification)).await
+    }
+
+    async fn occurrence_cursor(
+        &self,
+        org_id: String,
+        occurrence_id: String,
+    ) -> Result<Option<Cursor>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT created_ts, row_id FROM occurrences
+                     WHERE occurrence_id = ?1 AND org_id = ?2",
+                )?
+                .query_row([occurrence_id, org_id], |r| {
+                    Ok(Cursor { created: r.get(0)?, row: r.get(1)? })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
     async fn backlog(&self) -> Result<u64> {
         self.read(|conn| {
             Ok(conn
@@ -879,7 +988,7 @@ fn subscribed_endpoints(
 ) -> Result<Vec<(String, String)>> {
     let mut statement = conn.prepare_cached(
         "SELECT endpoint_id, url, subscribed_events FROM endpoints
-         WHERE org_id = ?1 AND status = ?2 ORDER BY row_id",
+         WHERE org_id = ?1 AND status = ?2 AND protocol = 'waas2' ORDER BY row_id",
     )?;
     let rows = statement.query_map(params![org_id, endpoint_status::ACTIVE], |r| {
         Ok((
@@ -1002,7 +1111,8 @@ fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
     let Some((kind, parent_id)) = changed else {
         return Ok(false);
     };
-    if kind == DeliveryKind::Callback.as_str() && state != DeliveryState::Pending {
+    let asks = DeliveryKind::parse(&kind).is_some_and(DeliveryKind::asks_for_decision);
+    if asks && state != DeliveryState::Pending {
         settle_message(conn, &parent_id, record.now)?;
     }
     Ok(true)
@@ -1014,7 +1124,8 @@ fn settle_message(conn: &Connection, message_id: &str, now: i64) -> Result<()> {
     use crate::approval::{decide, result_of, EndpointAnswer};
 
     let mut statement = conn.prepare_cached(
-        "SELECT state, result FROM deliveries WHERE parent_id = ?1 AND kind = 'callback'",
+        "SELECT state, result FROM deliveries
+         WHERE parent_id = ?1 AND kind IN ('callback', 'waas1_confirmation')",
     )?;
     let answers = statement
         .query_map([message_id], |r| {
@@ -1051,7 +1162,7 @@ fn settle_message(conn: &Connection, message_id: &str, now: i64) -> Result<()> {
 }
 
 const ENDPOINT_COLUMNS: &str = "row_id, endpoint_id, org_id, url, subscribed_events, status, \
-                                description, created_ts, updated_ts";
+                                description, created_ts, updated_ts, protocol";
 
 fn endpoint_from_row(r: &Row<'_>) -> Result<(i64, Endpoint)> {
     let subscribed: String = r.get(4)?;
@@ -1066,6 +1177,7 @@ fn endpoint_from_row(r: &Row<'_>) -> Result<(i64, Endpoint)> {
             description: r.get(6)?,
             created_timestamp: r.get(7)?,
             updated_timestamp: r.get(8)?,
+            protocol: r.get(9)?,
         },
     ))
 }
@@ -1245,22 +1357,39 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
         });
     }
 
-    let owner: Option<String> = conn
-        .prepare_cached("SELECT org_id FROM api_keys WHERE api_key_id = ?1")?
-        .query_row([&request.api_key_id], |r| r.get(0))
-        .optional()?;
-    if owner.as_deref() != Some(request.org_id.as_str()) {
-        return Err(Error::NotFound("API key of this organisation"));
-    }
+    let kind = if request.protocol == protocol::WAAS1 {
+        if !org_exists(conn, &request.org_id)? {
+            return Err(Error::NotFound("organisation"));
+        }
+        DeliveryKind::Waas1Confirmation
+    } else {
+        let owner: Option<String> = conn
+            .prepare_cached("SELECT org_id FROM api_keys WHERE api_key_id = ?1")?
+            .query_row([&request.api_key_id], |r| r.get(0))
+            .optional()?;
+        if owner.as_deref() != Some(request.org_id.as_str()) {
+            return Err(Error::NotFound("API key of this organisation"));
+        }
+        DeliveryKind::Callback
+    };
 
+    // A 2.0 callback goes to the API key's callback endpoints; a 1.0
+    // confirmation to the organisation's 1.0 confirmation URL.
     let mut statement = conn.prepare_cached(
         "SELECT callback_endpoint_id, url FROM callback_endpoints
-         WHERE api_key_id = ?1 AND status = ?2 ORDER BY row_id",
+         WHERE org_id = ?1 AND api_key_id = ?2 AND status = ?3 AND protocol = ?4
+         ORDER BY row_id",
     )?;
     let endpoints = statement
-        .query_map(params![request.api_key_id, endpoint_status::ACTIVE], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?
+        .query_map(
+            params![
+                request.org_id,
+                request.api_key_id,
+                endpoint_status::ACTIVE,
+                request.protocol
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     if endpoints.is_empty() {
         return Ok(CallbackAsked::NoEndpoint);
@@ -1275,14 +1404,15 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
         wallet_id: request.wallet_id,
         body: request.body,
         status: message_status::RETRYING.into(),
+        protocol: request.protocol.into(),
         result: None,
         created_timestamp: request.now,
         updated_timestamp: request.now,
     };
     conn.prepare_cached(
         "INSERT INTO callback_messages (message_id, org_id, api_key_id, request_id,
-             transaction_id, wallet_id, body, status, result, created_ts, updated_ts)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9)",
+             transaction_id, wallet_id, body, status, result, created_ts, updated_ts, protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?9, ?10)",
     )?
     .execute(params![
         message.message_id,
@@ -1293,7 +1423,8 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
         message.wallet_id,
         message.body,
         message.status,
-        message.created_timestamp
+        message.created_timestamp,
+        message.protocol
     ])?;
 
     let (lease_owner, next_attempt_at) = match &request.lease {
@@ -1304,7 +1435,7 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
         "INSERT INTO deliveries (delivery_id, kind, org_id, target_id, parent_id, event_type,
              url, body, created_ts, updated_ts, state, attempts, max_attempts,
              next_attempt_at, lease_owner)
-         VALUES (?1, 'callback', ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?7, 'pending', 0, ?8, ?9, ?10)",
+         VALUES (?1, ?11, ?2, ?3, ?4, NULL, ?5, ?6, ?7, ?7, 'pending', 0, ?8, ?9, ?10)",
     )?;
     let mut jobs = Vec::new();
     for (endpoint_id, url) in endpoints {
@@ -1319,12 +1450,13 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
             request.now,
             request.max_attempts,
             next_attempt_at,
-            lease_owner
+            lease_owner,
+            kind.as_str()
         ])?;
         if let Some(owner) = lease_owner {
             jobs.push(Job {
                 delivery_id,
-                kind: DeliveryKind::Callback,
+                kind,
                 target_id: endpoint_id,
                 parent_id: message.message_id.clone(),
                 url,
@@ -1385,7 +1517,7 @@ fn retry_message_in(conn: &Connection, org_id: &str, message_id: &str, now: i64)
 }
 
 const CALLBACK_ENDPOINT_COLUMNS: &str = "row_id, callback_endpoint_id, org_id, api_key_id, url, \
-                                         status, description, created_ts, updated_ts";
+                                         status, description, created_ts, updated_ts, protocol";
 
 fn callback_endpoint_from_row(r: &Row<'_>) -> Result<(i64, CallbackEndpoint)> {
     Ok((
@@ -1399,6 +1531,7 @@ fn callback_endpoint_from_row(r: &Row<'_>) -> Result<(i64, CallbackEndpoint)> {
             description: r.get(6)?,
             created_timestamp: r.get(7)?,
             updated_timestamp: r.get(8)?,
+            protocol: r.get(9)?,
         },
     ))
 }
@@ -1421,7 +1554,7 @@ fn load_callback_endpoint(
 }
 
 const MESSAGE_COLUMNS: &str = "row_id, message_id, org_id, api_key_id, request_id, \
-    transaction_id, wallet_id, body, status, result, created_ts, updated_ts";
+    transaction_id, wallet_id, body, status, result, created_ts, updated_ts, protocol";
 
 fn message_from_row(r: &Row<'_>) -> Result<(i64, CallbackMessage)> {
     Ok((
@@ -1438,6 +1571,141 @@ fn message_from_row(r: &Row<'_>) -> Result<(i64, CallbackMessage)> {
             result: r.get(9)?,
             created_timestamp: r.get(10)?,
             updated_timestamp: r.get(11)?,
+            protocol: r.get(12)?,
         },
     ))
 }
+
+/// Refuses a URL that the organisation already uses with the other
+/// protocol: a URL receives either WaaS 1.0 or WaaS 2.0 traffic, never both.
+fn refuse_cross_protocol_url(
+    conn: &Connection,
+    org_id: &str,
+    url: &str,
+    wanted: &str,
+) -> Result<()> {
+    let clash: Option<String> = conn
+        .prepare_cached(
+            "SELECT protocol FROM endpoints
+             WHERE org_id = ?1 AND url = ?2 AND status = ?3 AND protocol <> ?4
+             UNION ALL
+             SELECT protocol FROM callback_endpoints
+             WHERE org_id = ?1 AND url = ?2 AND status = ?3 AND protocol <> ?4
+             LIMIT 1",
+        )?
+        .query_row(params![org_id, url, endpoint_status::ACTIVE, wanted], |r| r.get(0))
+        .optional()?;
+    match clash {
+        Some(other) => Err(Error::Conflict(format!(
+            "{url} already receives {} traffic; use a separate URL for each API generation",
+            if other == protocol::WAAS1 { "WaaS 1.0" } else { "WaaS 2.0" }
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn insert_callback_endpoint(conn: &Connection, endpoint: &CallbackEndpoint) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO callback_endpoints (callback_endpoint_id, org_id, api_key_id, url,
+             status, description, created_ts, updated_ts, protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        endpoint.callback_endpoint_id,
+        endpoint.org_id,
+        endpoint.api_key_id,
+        endpoint.url,
+        endpoint.status,
+        endpoint.description,
+        endpoint.created_timestamp,
+        endpoint.updated_timestamp,
+        endpoint.protocol
+    ])?;
+    Ok(())
+}
+
+fn load_waas1_urls(conn: &Connection, org_id: &str) -> Result<Waas1Urls> {
+    let sql = format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints
+         WHERE org_id = ?1 AND protocol = 'waas1' AND status = ?2"
+    );
+    let notification = conn
+        .prepare_cached(&sql)?
+        .query_row([org_id, endpoint_status::ACTIVE], |r| Ok(endpoint_from_row(r)))
+        .optional()?
+        .transpose()?
+        .map(|(_, e)| e);
+
+    let sql = format!(
+        "SELECT {CALLBACK_ENDPOINT_COLUMNS} FROM callback_endpoints
+         WHERE org_id = ?1 AND protocol = 'waas1' AND status = ?2"
+    );
+    let confirmation = conn
+        .prepare_cached(&sql)?
+        .query_row([org_id, endpoint_status::ACTIVE], |r| Ok(callback_endpoint_from_row(r)))
+        .optional()?
+        .transpose()?
+        .map(|(_, e)| e);
+    Ok(Waas1Urls { notification, confirmation })
+}
+
+fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waas1Notified>> {
+    if !org_exists(conn, &n.org_id)? {
+        return Err(Error::NotFound("organisation"));
+    }
+    let Some(endpoint) = load_waas1_urls(conn, &n.org_id)?.notification else {
+        return Ok(None);
+    };
+
+    let occurrence_id = uuid::Uuid::new_v4().to_string();
+    conn.prepare_cached(
+        "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts)
+         VALUES (?1, ?2, ?3, NULL, ?4)",
+    )?
+    .execute(params![occurrence_id, n.org_id, WAAS1_NOTIFICATION_TYPE, n.now])?;
+
+    let (lease_owner, next_attempt_at) = match &n.lease {
+        Some((owner, until)) => (Some(owner.as_str()), *until),
+        None => (None, n.now),
+    };
+    let event_id = uuid::Uuid::new_v4().to_string();
+    conn.prepare_cached(
+        "INSERT INTO deliveries (delivery_id, kind, org_id, target_id, parent_id, event_type,
+             url, body, created_ts, updated_ts, state, attempts, max_attempts,
+             next_attempt_at, lease_owner)
+         VALUES (?1, 'waas1_notification', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'pending', 0, ?9,
+             ?10, ?11)",
+    )?
+    .execute(params![
+        event_id,
+        n.org_id,
+        endpoint.endpoint_id,
+        occurrence_id,
+        WAAS1_NOTIFICATION_TYPE,
+        endpoint.url,
+        n.body,
+        n.now,
+        n.max_attempts,
+        next_attempt_at,
+        lease_owner
+    ])?;
+
+    let jobs = lease_owner
+        .map(|owner| Job {
+            delivery_id: event_id.clone(),
+            kind: DeliveryKind::Waas1Notification,
+            target_id: endpoint.endpoint_id.clone(),
+            parent_id: occurrence_id,
+            url: endpoint.url.clone(),
+            body: n.body.into(),
+            attempts: 0,
+            max_attempts: n.max_attempts,
+            lease_owner: owner.to_owned(),
+        })
+        .into_iter()
+        .collect();
+    Ok(Some(Waas1Notified { event_id, endpoint_id: endpoint.endpoint_id, jobs }))
+}
+
+/// The `type` WaaS 1.0 transaction notifications are listed under.
+pub const WAAS1_NOTIFICATION_TYPE: &str = "waas1.transaction_notification";
