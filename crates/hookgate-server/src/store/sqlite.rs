@@ -1152,8 +1152,10 @@ fn settle_message(conn: &Connection, message_id: &str, now: i64) -> Result<()> {
         )?
         .execute(params![status, result_of(status), now, message_id])?;
     if decided == 1 {
+        // The lease stays: an attempt still in flight keeps its endpoint
+        // until it ends, even if a manual retry revives the delivery.
         conn.prepare_cached(
-            "UPDATE deliveries SET state = 'cancelled', lease_owner = NULL, updated_ts = ?1
+            "UPDATE deliveries SET state = 'cancelled', updated_ts = ?1
              WHERE parent_id = ?2 AND state = 'pending'",
         )?
         .execute(params![now, message_id])?;
@@ -1481,10 +1483,16 @@ fn retry_message_in(conn: &Connection, org_id: &str, message_id: &str, now: i64)
 
     match status.as_str() {
         message_status::FAILED => {
-            // One more attempt for every endpoint that has not approved.
+            // One more attempt for every endpoint that has not approved. A
+            // delivery cancelled while its attempt was in flight keeps that
+            // attempt's lease: the endpoint is not asked a second time at
+            // once, and the attempt's answer, when it comes, counts.
             conn.prepare_cached(
                 "UPDATE deliveries SET state = 'pending', max_attempts = attempts + 1,
-                     next_attempt_at = ?1, lease_owner = NULL, updated_ts = ?1
+                     next_attempt_at = CASE WHEN lease_owner IS NOT NULL
+                         AND next_attempt_at > ?1 THEN next_attempt_at ELSE ?1 END,
+                     lease_owner = CASE WHEN next_attempt_at > ?1 THEN lease_owner END,
+                     updated_ts = ?1
                  WHERE parent_id = ?2 AND state IN ('failed', 'cancelled')",
             )?
             .execute(params![now, message_id])?;
