@@ -510,7 +510,15 @@ async fn unknown_routes_and_methods_answer_in_the_error_format() {
     let f = Fixture::new().await;
     f.org.api.get("/v2/no/such/route").await.expect_error(404);
     let path = format!("/v2/webhooks/endpoints/{}", f.endpoint_id);
-    f.org.api.call(Method::DELETE, &path, None).await.expect_error(405);
-    f.server.admin.get("/producer/v2/events").await.expect_error(405);
+    f.org
+        .api
+        .call(Method::DELETE, &path, None)
+        .await
+        .expect_error(405);
+    f.server
+        .admin
+        .get("/producer/v2/events")
+        .await
+        .expect_error(405);
     f.assert_nothing_written().await;
 }

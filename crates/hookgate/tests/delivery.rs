@@ -661,3 +661,49 @@ async fn publishing_twice_with_one_idempotency_key_delivers_once() {
         .await;
     assert_eq!(list.expect(200)["pagination"]["total_count"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_backlog_behind_a_slow_endpoint_is_attempted_once_per_event() {
+    // Two attempts at a time to one endpoint that takes 250 ms each: the
+    // last events wait longer than a lease (5.5 s) before their attempt
+    // starts. The very last one takes longer still, so that for a while it
+    // is the only attempt in flight to the endpoint.
+    const EVENTS: usize = 60;
+    let server = TestServer::start(|s| s.delivery.max_in_flight_per_endpoint = 2).await;
+    let org = server.new_org().await;
+    let last = format!("tx-backlog-{}", EVENTS - 1);
+    let receiver = Receiver::start(move |call| {
+        let slowest = call.json["data"]["transaction_id"] == last.as_str();
+        Reply::After(Duration::from_millis(if slowest { 450 } else { 250 }), 200)
+    })
+    .await;
+    let endpoint_id = org
+        .api
+        .create_endpoint(&receiver.url("/slow"), &[TX_CREATED])
+        .await;
+
+    let mut event_ids = Vec::new();
+    for n in 0..EVENTS {
+        let data = transaction(&format!("tx-backlog-{n}"));
+        event_ids.push(only_event_id(
+            &server.admin.publish(&org.org_id, TX_CREATED, data).await,
+        ));
+    }
+    let events = format!("/v2/webhooks/endpoints/{endpoint_id}/events?status=Success");
+    eventually("every event to be delivered", || async {
+        let delivered = org.api.get(&events).await.expect(200);
+        (delivered["pagination"]["total_count"] == EVENTS).then_some(())
+    })
+    .await;
+    settle().await;
+
+    for event_id in &event_ids {
+        assert_eq!(
+            receiver.most_in_flight(event_id),
+            1,
+            "overlapping attempts of {event_id}"
+        );
+        let attempts = receiver.received_event(event_id).len();
+        assert_eq!(attempts, 1, "{event_id} was sent {attempts} times");
+    }
+}

@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, Notify, Semaphore};
 use crate::keys::Keys;
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::now_ms;
-use crate::settings::DeliverySettings;
+use crate::settings::{DeliverySettings, LEASE_MARGIN};
 use crate::store::{Attempt, AttemptOutcome, Claim, DeliveryKind, Job, NextStep, Store};
 use client::{Reply, SendError, Sender};
 use policy::RetryPolicy;
@@ -174,7 +174,18 @@ impl Dispatcher {
     }
 }
 
+/// Longest a leased job may wait for a free slot and still be attempted:
+/// the lease must outlast the attempt that follows, or the claim loop could
+/// lease the delivery again and attempt it a second time while the first
+/// attempt is still running.
+fn max_slot_wait(settings: &DeliverySettings) -> Duration {
+    let lease = Duration::from_millis(settings.lease_ms);
+    let attempt = Duration::from_millis(settings.timeout_ms) + LEASE_MARGIN / 2;
+    lease.saturating_sub(attempt)
+}
+
 fn spawn_attempt(inner: Arc<Inner>, job: Job) {
+    let queued = Instant::now();
     tokio::spawn(async move {
         let Ok(_slot) = inner.slots.clone().acquire_owned().await else {
             return;
@@ -183,6 +194,17 @@ fn spawn_attempt(inner: Arc<Inner>, job: Job) {
         let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
             return;
         };
+        // A job that waited too long is dropped, not attempted: its delivery
+        // falls due when the lease ends and is claimed afresh. Late, but
+        // never two attempts of one delivery at once.
+        if queued.elapsed() > max_slot_wait(&inner.settings) {
+            tracing::debug!(
+                event_id = %job.delivery_id,
+                endpoint_id = %job.target_id,
+                "the lease ran short while waiting for a slot; leaving it to be claimed again"
+            );
+            return;
+        }
         attempt(&inner, job).await;
     });
 }
@@ -532,6 +554,16 @@ mod tests {
                 .as_deref(),
             Some("status 204")
         );
+    }
+
+    #[test]
+    fn a_job_waits_for_a_slot_only_while_its_lease_outlasts_the_attempt() {
+        let mut settings = DeliverySettings::default();
+        settings.timeout_ms = 2_000;
+        settings.lease_ms = 30_000;
+        assert_eq!(max_slot_wait(&settings), Duration::from_millis(25_500));
+        settings.lease_ms = settings.timeout_ms + LEASE_MARGIN.as_millis() as u64;
+        assert_eq!(max_slot_wait(&settings), LEASE_MARGIN / 2);
     }
 
     #[test]
