@@ -73,6 +73,10 @@ pub struct DeliverySettings {
     pub poll_interval_ms: u64,
     /// Also send `BIZ_TIMESTAMP` and `BIZ_RESP_SIGNATURE`.
     pub underscore_headers: bool,
+    /// Store and acknowledge everything, attempt nothing: for maintenance
+    /// of a receiving side, or to build a backlog on purpose. Deliveries
+    /// wait, durably, until a start without it.
+    pub paused: bool,
 }
 
 /// Which addresses deliveries may dial.
@@ -145,9 +149,22 @@ impl Default for DeliverySettings {
             max_in_flight_per_endpoint: 128,
             poll_interval_ms: 500,
             underscore_headers: true,
+            paused: false,
         }
     }
 }
+
+/// `HOOKGATE_*` variables that configure the command-line client, not the
+/// server, so that one shell can run both (`HOOKGATE_ADMIN_TOKEN` is shared:
+/// the client uses the token the server is given).
+const CLIENT_VARIABLES: &[&str] = &[
+    "server",
+    "api_key",
+    "api_private_key",
+    "profile",
+    "profile_file",
+    "output",
+];
 
 impl Settings {
     /// Reads `file` (when given), then the environment, over the defaults.
@@ -163,7 +180,12 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         let settings: Settings = figment
-            .merge(Env::prefixed("HOOKGATE_").split("__").ignore(&["config"]))
+            .merge(
+                Env::prefixed("HOOKGATE_")
+                    .split("__")
+                    .ignore(&["config"])
+                    .ignore(CLIENT_VARIABLES),
+            )
             .extract()
             .map_err(|e| Error::Settings(e.to_string()))?;
         settings.validate()?;

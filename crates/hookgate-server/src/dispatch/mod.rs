@@ -122,7 +122,8 @@ impl Dispatcher {
     /// attempts them at once: `None` when the node is saturated, in which
     /// case the claim loop (of any node) will take them.
     pub fn hot_lease(&self) -> Option<(String, i64)> {
-        (self.inner.slots.available_permits() > 0).then(|| {
+        let open = !self.inner.settings.paused && self.inner.slots.available_permits() > 0;
+        open.then(|| {
             (
                 self.inner.owner.clone(),
                 now_ms() + self.inner.settings.lease_ms as i64,
@@ -234,6 +235,10 @@ impl Inner {
 
 async fn claim_loop(inner: Arc<Inner>) {
     let poll = Duration::from_millis(inner.settings.poll_interval_ms);
+    if inner.settings.paused {
+        tracing::warn!("deliveries are paused (delivery.paused): events are stored, not sent");
+        return;
+    }
     loop {
         let free = inner.slots.available_permits().min(CLAIM_BATCH);
         let mut claimed = 0;
