@@ -53,12 +53,14 @@ pub async fn publish(
     let data =
         envelope::normalise_data(entry, data).map_err(|e| ApiError::invalid(e.to_string()))?;
 
+    let now = now_ms();
+    let data_json = envelope::data_json(&data);
     let request = PublishRequest {
-        org_id,
+        org_id: org_id.clone(),
         event_type: entry.event_type.clone(),
         data,
         idempotency_key,
-        now: now_ms(),
+        now,
         lease: state.dispatcher.hot_lease(),
         max_attempts: state.dispatcher.webhook_max_attempts(),
     };
@@ -71,6 +73,14 @@ pub async fn publish(
             .inc_by(published.events.len() as u64);
     }
     state.dispatcher.submit(std::mem::take(&mut published.jobs));
+    if !published.replayed {
+        let id = &published.occurrence_id;
+        let event_type = &entry.event_type;
+        state
+            .hub
+            .publish(&org_id, id, event_type, &data_json, now)
+            .await;
+    }
     Ok(published)
 }
 
