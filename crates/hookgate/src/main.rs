@@ -1,19 +1,41 @@
-//! `hookgate`: the delivery server and the tools around it.
+//! `hookgate`: the delivery server and the tools integrators use with it.
 //!
-//! Each subcommand lives in its own file under `commands/`.
+//! - `commands/`: one file (or folder) per subcommand;
+//! - `output/`: one file per output format;
+//! - `listen/`: the relay behind `hookgate webhook listen`;
+//! - `profile.rs`: where a command finds its server and credentials;
+//! - `client.rs`: the HTTP API client; `exit.rs`: the exit codes.
 
 mod client;
 mod commands;
+mod exit;
+mod listen;
+mod output;
+mod profile;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use commands::Context;
+
 /// Self-hosted webhook and approval-callback delivery, wire-compatible with
 /// Cobo WaaS 2.0 and 1.0.
 #[derive(Parser)]
-#[command(name = "hookgate", version, about, propagate_version = true)]
+#[command(
+    name = "hookgate",
+    version,
+    about,
+    propagate_version = true,
+    after_help = exit::HELP
+)]
 struct Cli {
+    #[command(flatten)]
+    connection: profile::ConnectionArgs,
+    /// Output format.
+    #[arg(long, short, global = true, env = "HOOKGATE_OUTPUT", value_enum,
+          default_value_t = output::Format::Table)]
+    output: output::Format,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,6 +46,20 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run the whole delivery path on realistic data, with no set-up.
     Demo(commands::demo::Args),
+    /// Webhook events: the catalogue, test triggers, listening, handler tests.
+    #[command(subcommand)]
+    Webhook(commands::webhook::Command),
+    /// Check the signature of a captured request.
+    Verify(commands::verify::Args),
+    /// Webhook endpoints of the organisation.
+    #[command(subcommand)]
+    Endpoints(commands::endpoints::Command),
+    /// Events delivered to an endpoint, their attempts, manual retries.
+    #[command(subcommand)]
+    Events(commands::events::Command),
+    /// Callback messages (approvals) and manual retries.
+    #[command(subcommand)]
+    Callbacks(commands::callbacks::Command),
 }
 
 fn main() -> ExitCode {
@@ -33,10 +69,19 @@ fn main() -> ExitCode {
         .build()
         .expect("the async runtime starts");
 
+    let context = Context {
+        connection: cli.connection,
+        output: cli.output,
+    };
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Webhook(command) => commands::webhook::run(&context, command).await,
+            Command::Verify(args) => commands::verify::run(&context, args).await,
+            Command::Endpoints(command) => commands::endpoints::run(&context, command).await,
+            Command::Events(command) => commands::events::run(&context, command).await,
+            Command::Callbacks(command) => commands::callbacks::run(&context, command).await,
         }
     });
 
@@ -44,7 +89,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit::code_of(&e)
         }
     }
 }

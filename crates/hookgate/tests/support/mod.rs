@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
+pub mod cli;
 pub mod receiver;
 pub mod server;
 
