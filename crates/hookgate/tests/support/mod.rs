@@ -12,6 +12,7 @@
 
 #![allow(dead_code)]
 
+pub mod callbacks;
 pub mod capture;
 pub mod cli;
 pub mod receiver;
