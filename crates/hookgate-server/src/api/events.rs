@@ -13,7 +13,9 @@ use serde_json::{json, Map, Value};
 use super::auth::OrgCaller;
 use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::now_ms;
-use crate::store::{Attempt, Delivery, DeliveryState, EventQuery, PublishRequest, Published};
+use crate::store::{
+    Attempt, Delivery, DeliveryKind, DeliveryState, EventQuery, PublishRequest, Published,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -85,8 +87,25 @@ pub async fn publish(
 }
 
 /// An event as the API shows it: the body's fields plus where it stands.
+///
+/// A WaaS 1.0 notification's body has no envelope, and its own `status` and
+/// `type` mean something else, so it is shown inside one: `event_id`,
+/// `url`, `created_timestamp`, `type` and the 1.0 body as `data`.
 fn event_view(delivery: &Delivery) -> Value {
-    let mut view = serde_json::from_slice::<Map<String, Value>>(&delivery.body).unwrap_or_default();
+    let body = serde_json::from_slice::<Map<String, Value>>(&delivery.body).unwrap_or_default();
+    let mut view = match delivery.kind {
+        DeliveryKind::Waas1Notification => {
+            let mut envelope = Map::new();
+            envelope.insert("event_id".into(), json!(delivery.delivery_id));
+            envelope.insert("url".into(), json!(delivery.url));
+            let created = json!(delivery.created_timestamp);
+            envelope.insert("created_timestamp".into(), created);
+            envelope.insert("type".into(), json!(delivery.event_type));
+            envelope.insert("data".into(), Value::Object(body));
+            envelope
+        }
+        _ => body,
+    };
     view.insert("status".into(), json!(delivery.state.webhook_status()));
     if delivery.state == DeliveryState::Pending {
         view.insert(

@@ -360,7 +360,8 @@ async fn attempt(inner: &Inner, job: Job) {
     };
     match inner.store.record_attempt(record).await {
         Ok(true) => {
-            if job.kind == DeliveryKind::Callback {
+            // Wakes a producer waiting for a decision (2.0 or 1.0 alike).
+            if job.kind.asks_for_decision() {
                 let _ = inner.callback_progress.send(job.parent_id.clone());
             }
         }

@@ -17,6 +17,7 @@ pub mod capture;
 pub mod cli;
 pub mod receiver;
 pub mod server;
+pub mod waas1;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
