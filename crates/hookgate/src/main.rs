@@ -46,6 +46,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run the whole delivery path on realistic data, with no set-up.
     Demo(commands::demo::Args),
+    /// Measure throughput, latency, memory and CPU of a server on this machine.
+    Bench(commands::bench::Args),
     /// Webhook events: the catalogue, test triggers, listening, handler tests.
     #[command(subcommand)]
     Webhook(commands::webhook::Command),
@@ -77,6 +79,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
+            Command::Bench(args) => commands::bench::run(args).await,
             Command::Webhook(command) => commands::webhook::run(&context, command).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Endpoints(command) => commands::endpoints::run(&context, command).await,

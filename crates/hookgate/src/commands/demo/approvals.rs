@@ -32,9 +32,7 @@ pub async fn ask(
     payouts_key_id: &str,
     receiver_addr: SocketAddr,
 ) -> anyhow::Result<Vec<Approval>> {
-    let link = |url: String, api_key_id: &str, description: &str| {
-        json!({"url": url, "api_key_id": api_key_id, "description": description})
-    };
+    let link = |url: String, api_key_id: &str, description: &str| json!({"url": url, "api_key_id": api_key_id, "description": description});
     let approvals_url = format!("http://{receiver_addr}/approvals");
     org_client
         .post(
@@ -44,10 +42,15 @@ pub async fn ask(
         .await?;
 
     let treasury_key = admin
-        .post(&format!("/producer/orgs/{org_id}/api_keys"), &json!({"name": "treasury bot"}))
+        .post(
+            &format!("/producer/orgs/{org_id}/api_keys"),
+            &json!({"name": "treasury bot"}),
+        )
         .await?;
     let treasury_key_id = text(&treasury_key["api_key_id"])?;
-    let closed_port = std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port();
+    let closed_port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port();
     let down_url = format!("http://127.0.0.1:{closed_port}/approvals");
     org_client
         .post(
@@ -57,9 +60,24 @@ pub async fn ask(
         .await?;
 
     let cases = [
-        (payouts_key_id, "1250.75", "Approved", "payout of 1,250.75 USDT"),
-        (payouts_key_id, "250000", "Denied", "payout of 250,000 USDT (over the limit)"),
-        (treasury_key_id.as_str(), "99.5", "Failed", "payout of 99.5 USDT, approver down"),
+        (
+            payouts_key_id,
+            "1250.75",
+            "Approved",
+            "payout of 1,250.75 USDT",
+        ),
+        (
+            payouts_key_id,
+            "250000",
+            "Denied",
+            "payout of 250,000 USDT (over the limit)",
+        ),
+        (
+            treasury_key_id.as_str(),
+            "99.5",
+            "Failed",
+            "payout of 99.5 USDT, approver down",
+        ),
     ];
 
     let mut approvals = Vec::new();
@@ -104,4 +122,3 @@ pub fn print(approvals: &[Approval]) -> bool {
     }
     as_expected
 }
-

@@ -32,11 +32,46 @@ pub struct Plan {
 
 /// Three withdrawals and two deposits, two of which fail.
 pub const PLANS: [Plan; 5] = [
-    Plan { kind: "Withdrawal", chain: "ETH", token: "ETH_USDT", decimals: 6, amount: "1250.75", succeeds: true },
-    Plan { kind: "Withdrawal", chain: "ETH", token: "ETH_USDT", decimals: 6, amount: "842.10", succeeds: false },
-    Plan { kind: "Withdrawal", chain: "TRON", token: "TRON_USDT", decimals: 6, amount: "19.99", succeeds: true },
-    Plan { kind: "Deposit", chain: "BTC", token: "BTC", decimals: 8, amount: "0.0421735", succeeds: true },
-    Plan { kind: "Deposit", chain: "BTC", token: "BTC", decimals: 8, amount: "0.5", succeeds: false },
+    Plan {
+        kind: "Withdrawal",
+        chain: "ETH",
+        token: "ETH_USDT",
+        decimals: 6,
+        amount: "1250.75",
+        succeeds: true,
+    },
+    Plan {
+        kind: "Withdrawal",
+        chain: "ETH",
+        token: "ETH_USDT",
+        decimals: 6,
+        amount: "842.10",
+        succeeds: false,
+    },
+    Plan {
+        kind: "Withdrawal",
+        chain: "TRON",
+        token: "TRON_USDT",
+        decimals: 6,
+        amount: "19.99",
+        succeeds: true,
+    },
+    Plan {
+        kind: "Deposit",
+        chain: "BTC",
+        token: "BTC",
+        decimals: 8,
+        amount: "0.0421735",
+        succeeds: true,
+    },
+    Plan {
+        kind: "Deposit",
+        chain: "BTC",
+        token: "BTC",
+        decimals: 8,
+        amount: "0.5",
+        succeeds: false,
+    },
 ];
 
 /// What publishing the lifecycles sent.
@@ -55,10 +90,15 @@ pub async fn publish_all(admin: &ApiClient, org_id: &str) -> anyhow::Result<Publ
         let org_id = org_id.to_owned();
         let tx = transaction(plan.kind, plan.chain, plan.token, plan.amount);
         let plan = *plan;
-        tasks.push(tokio::spawn(async move { publish_one(&admin, &org_id, tx, &plan).await }));
+        tasks.push(tokio::spawn(async move {
+            publish_one(&admin, &org_id, tx, &plan).await
+        }));
     }
 
-    let mut published = Published { occurrences: 0, waas1_notifications: 0 };
+    let mut published = Published {
+        occurrences: 0,
+        waas1_notifications: 0,
+    };
     for task in tasks {
         published.occurrences += task.await.context("a publishing task failed")??;
         published.waas1_notifications += 1;
@@ -74,12 +114,17 @@ pub fn transaction(kind: &str, chain: &str, token: &str, amount: &str) -> Map<St
     tx.remove("data_type");
 
     let mut rng = rand::thread_rng();
-    let cobo_id: String = (0..32).map(|_| char::from(b'0' + rng.gen_range(0..10))).collect();
+    let cobo_id: String = (0..32)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10)))
+        .collect();
     let request_id = format!("demo-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     let now = hookgate_server::now_ms();
     let initiator = if kind == "Deposit" { "External" } else { "API" };
 
-    tx.insert("transaction_id".into(), json!(uuid::Uuid::new_v4().to_string()));
+    tx.insert(
+        "transaction_id".into(),
+        json!(uuid::Uuid::new_v4().to_string()),
+    );
     tx.insert("cobo_id".into(), json!(cobo_id));
     tx.insert("request_id".into(), json!(request_id));
     tx.insert("type".into(), json!(kind));
@@ -88,7 +133,10 @@ pub fn transaction(kind: &str, chain: &str, token: &str, amount: &str) -> Map<St
     tx.insert("initiator_type".into(), json!(initiator));
     tx.insert("created_timestamp".into(), json!(now));
     tx.insert("updated_timestamp".into(), json!(now));
-    if let Some(output) = tx.get_mut("destination").and_then(|d| d.get_mut("account_output")) {
+    if let Some(output) = tx
+        .get_mut("destination")
+        .and_then(|d| d.get_mut("account_output"))
+    {
         output["amount"] = json!(amount);
     }
     tx
@@ -102,7 +150,12 @@ async fn publish_one(
 ) -> anyhow::Result<usize> {
     let mut steps: Vec<(&str, &str, &str, u64)> = vec![("created", "Submitted", "", 0)];
     for confirmed in 1..=3 {
-        steps.push(("updated", "Confirming", "PendingBlockConfirmations", confirmed));
+        steps.push((
+            "updated",
+            "Confirming",
+            "PendingBlockConfirmations",
+            confirmed,
+        ));
     }
     steps.push(if plan.succeeds {
         ("succeeded", "Completed", "", 12)
@@ -130,13 +183,20 @@ async fn publish_one(
         "kind": "transaction",
         "body": waas1_body(&tx, plan),
     });
-    admin.post("/producer/v1/notifications", &notification).await?;
+    admin
+        .post("/producer/v1/notifications", &notification)
+        .await?;
     Ok(steps.len())
 }
 
 /// The WaaS 1.0 notification of a transaction's final state.
 fn waas1_body(tx: &Map<String, Value>, plan: &Plan) -> Value {
-    let text = |name: &str| tx.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let text = |name: &str| {
+        tx.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let smallest = to_smallest_unit(plan.amount, plan.decimals);
     let created = tx["created_timestamp"].clone();
     let updated = tx["updated_timestamp"].clone();

@@ -70,14 +70,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("  receiver  http://{receiver_addr}  (verifies every signature)");
 
     let admin = ApiClient::new(&base, &server.admin_token);
-    let org = admin.post("/producer/orgs", &json!({"name": "Demo Exchange"})).await?;
+    let org = admin
+        .post("/producer/orgs", &json!({"name": "Demo Exchange"}))
+        .await?;
     let org_id = text(&org["org_id"])?;
     let key_path = format!("/producer/orgs/{org_id}/api_keys");
-    let key = admin.post(&key_path, &json!({"name": "payouts bot"})).await?;
+    let key = admin
+        .post(&key_path, &json!({"name": "payouts bot"}))
+        .await?;
     let org_client = admin.with_token(&text(&key["secret"])?);
 
     let keys = org_client.get("/v2/webhooks/public_key").await?;
-    receiver.trust(&text(&keys["keys"][0]["public_key"])?, &text(&keys["keys"][1]["public_key"])?)?;
+    receiver.trust(
+        &text(&keys["keys"][0]["public_key"])?,
+        &text(&keys["keys"][1]["public_key"])?,
+    )?;
 
     let endpoints = register_endpoints(&org_client, receiver_addr).await?;
     let started = Instant::now();
@@ -113,7 +120,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     server.stop().await;
     let _ = std::fs::remove_dir_all(&data_dir);
-    Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn demo_settings(data_dir: &std::path::Path, port: u16) -> Settings {
@@ -132,7 +143,10 @@ fn demo_settings(data_dir: &std::path::Path, port: u16) -> Settings {
 
 /// A string field of an API answer.
 fn text(value: &Value) -> anyhow::Result<String> {
-    value.as_str().map(str::to_owned).context("the server's answer lacks an expected field")
+    value
+        .as_str()
+        .map(str::to_owned)
+        .context("the server's answer lacks an expected field")
 }
 
 /// Registers the two 2.0 endpoints and the 1.0 notification URL.
@@ -153,7 +167,10 @@ async fn register_endpoints(
         "ledger (fails at first)",
         "ledger",
         format!("http://{receiver_addr}/ledger"),
-        &["wallets.transaction.succeeded", "wallets.transaction.failed"],
+        &[
+            "wallets.transaction.succeeded",
+            "wallets.transaction.failed",
+        ],
     )
     .await?;
 
@@ -205,10 +222,18 @@ impl DemoEndpoint {
         let subscribed = if types.len() == ALL_TRANSACTION_TYPES.len() {
             "all transaction events".to_owned()
         } else {
-            let short: Vec<&str> = types.iter().map(|t| t.rsplit('.').next().unwrap_or(t)).collect();
+            let short: Vec<&str> = types
+                .iter()
+                .map(|t| t.rsplit('.').next().unwrap_or(t))
+                .collect();
             short.join(", ")
         };
-        Ok(Self { name, route, endpoint_id: text(&endpoint["endpoint_id"])?, subscribed })
+        Ok(Self {
+            name,
+            route,
+            endpoint_id: text(&endpoint["endpoint_id"])?,
+            subscribed,
+        })
     }
 
     async fn events(&self, client: &ApiClient, filter: &str) -> anyhow::Result<Vec<Value>> {
@@ -221,7 +246,10 @@ impl DemoEndpoint {
             );
             let page = client.get(&path).await?;
             events.extend(page["data"].as_array().cloned().unwrap_or_default());
-            after = page["pagination"]["after"].as_str().unwrap_or_default().to_owned();
+            after = page["pagination"]["after"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             if after.is_empty() {
                 return Ok(events);
             }
@@ -277,7 +305,10 @@ async fn settle(client: &ApiClient, endpoints: &[DemoEndpoint]) -> anyhow::Resul
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{pending} events still Retrying after {}s", SETTLE_LIMIT.as_secs());
+            bail!(
+                "{pending} events still Retrying after {}s",
+                SETTLE_LIMIT.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -318,7 +349,10 @@ fn print_deliveries(tallies: &[Tally], receiver: &Receiver, elapsed: Duration) -
             .filter(|t| t.route != "waas1")
             .map(|t| {
                 let got = received.get(t.route);
-                t.event_ids.iter().filter(|id| !got.is_some_and(|g| g.contains(*id))).count()
+                t.event_ids
+                    .iter()
+                    .filter(|id| !got.is_some_and(|g| g.contains(*id)))
+                    .count()
             })
             .sum()
     };

@@ -73,17 +73,29 @@ impl Receiver {
     }
 
     fn check(&self, verifier: &OnceLock<Verifier>, headers: &HeaderMap, body: &[u8]) -> bool {
-        let verified = verifier.get().is_some_and(|v| v.verify(headers, body).is_ok());
-        let counter = if verified { &self.verified } else { &self.rejected };
+        let verified = verifier
+            .get()
+            .is_some_and(|v| v.verify(headers, body).is_ok());
+        let counter = if verified {
+            &self.verified
+        } else {
+            &self.rejected
+        };
         counter.fetch_add(1, Ordering::SeqCst);
         verified
     }
 
     /// Books a transaction outcome once, whichever generation reports it.
     fn book(&self, key: Option<DedupKey>, via: &'static str) {
-        let Some(key @ DedupKey::TransactionState { .. }) = key else { return };
+        let Some(key @ DedupKey::TransactionState { .. }) = key else {
+            return;
+        };
         match self.bookings.mark(&key) {
-            Ok(Mark::New) => self.booked.lock().expect("lock").push((key.to_string(), via)),
+            Ok(Mark::New) => self
+                .booked
+                .lock()
+                .expect("lock")
+                .push((key.to_string(), via)),
             Ok(Mark::Duplicate) => {
                 self.duplicates.fetch_add(1, Ordering::SeqCst);
             }
@@ -109,7 +121,8 @@ async fn webhook(
         return StatusCode::BAD_REQUEST;
     };
 
-    let is_final = event.event_type.ends_with(".succeeded") || event.event_type.ends_with(".failed");
+    let is_final =
+        event.event_type.ends_with(".succeeded") || event.event_type.ends_with(".failed");
     if route == "orders" && is_final {
         receiver.book(DedupKey::for_event_transaction(&event), "WaaS 2.0");
     }
@@ -146,7 +159,9 @@ async fn approve(
         return (StatusCode::BAD_REQUEST, "not a transaction");
     };
     let amount = serde_json::to_value(&transaction).ok().and_then(|t| {
-        t["destination"]["account_output"]["amount"].as_str().and_then(|a| a.parse::<f64>().ok())
+        t["destination"]["account_output"]["amount"]
+            .as_str()
+            .and_then(|a| a.parse::<f64>().ok())
     });
     match amount {
         Some(amount) if amount <= APPROVAL_LIMIT => (StatusCode::OK, "ok"),
