@@ -789,3 +789,29 @@ async fn a_question_and_a_decision_both_survive_sigkill() {
     assert_eq!(org.message(&quick_id).await["status"], "Approved");
     approver.assert_all_signed();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callback_deliveries_are_not_reachable_through_the_event_api() {
+    let (_server, org, approver) = setup(|_| Reply::text(500, "")).await;
+    let callback_endpoint_id = org.link(&approver.url("/risk"), &org.api_key_id).await;
+
+    let asked = org.ask(&withdrawal("hidden"), 0).await;
+    let message_id = message_id(&asked);
+    let logs = eventually("a logged attempt", || async {
+        let logs = org.logs(&message_id).await;
+        (!logs.is_empty()).then_some(logs)
+    })
+    .await;
+    let log_id = logs[0]["id"].as_str().expect("log id");
+    let delivery_id = log_id.rsplit_once('-').expect("delivery-attempt").0;
+
+    let event = format!("/v2/webhooks/endpoints/{callback_endpoint_id}/events/{delivery_id}");
+    for (method, path) in [
+        (reqwest::Method::GET, event.clone()),
+        (reqwest::Method::GET, format!("{event}/logs")),
+        (reqwest::Method::POST, format!("{event}/retry")),
+    ] {
+        let answer = org.api.call(method, &path, None).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+    }
+}

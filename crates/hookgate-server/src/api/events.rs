@@ -179,8 +179,14 @@ async fn load(
     endpoint_id: &str,
     event_id: String,
 ) -> Result<Delivery, ApiError> {
+    // Callback deliveries are messages, not events: they are read and
+    // retried through the callback message API only.
     match state.store.delivery(org_id, event_id).await? {
-        Some(delivery) if delivery.target_id == endpoint_id => Ok(delivery),
+        Some(delivery)
+            if delivery.target_id == endpoint_id && !delivery.kind.asks_for_decision() =>
+        {
+            Ok(delivery)
+        }
         _ => Err(ApiError::not_found("event")),
     }
 }
