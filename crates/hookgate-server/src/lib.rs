@@ -6,6 +6,7 @@
 //! - [`api`]: the HTTP API of the organisation and producer surfaces;
 //! - [`settings`]: the TOML file and `HOOKGATE_*` variables;
 //! - [`stream`]: live occurrences for listening command-line clients.
+//! - [`portal`]: the web pages under `/portal` for people, beside the API.
 //!
 //! [`start`] wires them together and serves until the returned handle is
 //! stopped or dropped with the runtime.
@@ -16,6 +17,7 @@ pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod metrics;
+pub mod portal;
 pub mod settings;
 pub mod store;
 pub mod stream;

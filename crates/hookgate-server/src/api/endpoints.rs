@@ -61,7 +61,7 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
+pub(crate) fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
     if events.is_empty() {
         return Err(ApiError::invalid(
             "subscribed_events must name at least one event type",
@@ -83,7 +83,7 @@ fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(checked)
 }
 
-fn check_description(description: &str) -> Result<(), ApiError> {
+pub(crate) fn check_description(description: &str) -> Result<(), ApiError> {
     if description.chars().count() > 1000 {
         return Err(ApiError::invalid(
             "description is longer than 1000 characters",

@@ -70,6 +70,16 @@ impl ApiError {
         )
     }
 
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What the user is told (never an internal detail).
+    pub fn message(&self) -> &str {
+        self.message.split('\u{0}').next().unwrap_or_default()
+    }
+
     pub(super) fn from_json_rejection(rejection: JsonRejection) -> Self {
         match rejection {
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {

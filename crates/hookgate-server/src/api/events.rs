@@ -297,22 +297,32 @@ async fn trigger(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<Trigger>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let entry = catalogue::find(&body.event_type).ok_or_else(|| {
+    trigger_sample(&state, caller.org_id, &body.event_type, body.override_data).await?;
+    Ok((StatusCode::CREATED, Json(json!({"triggered": true}))))
+}
+
+/// Publishes the catalogue's sample of `event_type`, with `override_data`
+/// shallow-merged into its data: a test event (API and portal alike).
+pub(crate) async fn trigger_sample(
+    state: &AppState,
+    org_id: String,
+    event_type: &str,
+    override_data: Option<Value>,
+) -> Result<Published, ApiError> {
+    let entry = catalogue::find(event_type).ok_or_else(|| {
         ApiError::invalid(format!(
-            "{:?} is not an event type (closest: {})",
-            body.event_type,
-            catalogue::closest(&body.event_type, 3).join(", ")
+            "{event_type:?} is not an event type (closest: {})",
+            catalogue::closest(event_type, 3).join(", ")
         ))
     })?;
     let mut data = samples::sample_data(entry);
-    match body.override_data {
+    match override_data {
         None | Some(Value::Null) => {}
         Some(Value::Object(overrides)) => samples::shallow_merge(&mut data, overrides),
         Some(_) => return Err(ApiError::invalid("override_data must be a JSON object")),
     }
 
-    publish(&state, caller.org_id, &entry.event_type, data, None).await?;
-    Ok((StatusCode::CREATED, Json(json!({"triggered": true}))))
+    publish(state, org_id, &entry.event_type, data, None).await
 }
 
 async fn public_key(_: OrgCaller, State(state): State<AppState>) -> Json<Value> {

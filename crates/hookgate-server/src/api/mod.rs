@@ -5,11 +5,11 @@
 //! id is logged with the error so an operator can find the line a user
 //! quotes.
 
-mod auth;
+pub(crate) mod auth;
 mod callbacks;
-mod endpoints;
+pub(crate) mod endpoints;
 mod error;
-mod events;
+pub(crate) mod events;
 mod ops;
 mod producer;
 mod stream;
@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(producer::routes())
         .merge(ops::routes())
         .merge(stream::routes())
+        .merge(crate::portal::routes())
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn_with_state(

@@ -160,4 +160,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts for metrics: pending deliveries.
     async fn backlog(&self) -> Result<u64>;
+
+    // The portal.
+
+    /// Every organisation, by name: what an admin may switch between.
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
+    /// Every endpoint of the organisation (both protocols), newest first.
+    async fn all_endpoints(&self, org_id: String) -> Result<Vec<Endpoint>>;
+    /// Webhook events across the organisation's endpoints, newest first,
+    /// found by cursor without counting every match.
+    async fn search_events(&self, search: EventSearch) -> Result<Slice<Delivery>>;
+    /// Callback messages, newest first, found by cursor without counting.
+    async fn search_callback_messages(
+        &self,
+        search: CallbackSearch,
+    ) -> Result<Slice<CallbackMessage>>;
+    /// Per endpoint, how its events created at or after `since` stand.
+    async fn endpoint_stats(&self, org_id: String, since: i64) -> Result<Vec<EndpointStats>>;
+    /// Stores a new portal session and forgets expired ones.
+    async fn create_portal_session(&self, session: PortalSession) -> Result<()>;
+    /// The session whose cookie hashes to `session_hash`, unless expired.
+    async fn portal_session(&self, session_hash: String, now: i64)
+        -> Result<Option<PortalSession>>;
+    /// Points an admin session at another organisation.
+    async fn switch_portal_org(&self, session_hash: String, org_id: String) -> Result<()>;
+    /// Ends a session.
+    async fn delete_portal_session(&self, session_hash: String) -> Result<()>;
 }

@@ -645,3 +645,95 @@ pub struct Waas1Notified {
     /// Leased to this node.
     pub jobs: Vec<Job>,
 }
+
+/// A signed-in portal session. The cookie holds a random id; the store
+/// keeps only its SHA-256, so a copy of the database opens no session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortalSession {
+    /// Hex SHA-256 of the cookie value.
+    pub session_hash: String,
+    /// The organisation the pages show.
+    pub org_id: String,
+    /// The API key signed in with; `None` for the admin token.
+    pub api_key_id: Option<String>,
+    /// Signed in with the admin token: may switch organisation.
+    pub admin: bool,
+    /// The token every form of this session carries back.
+    pub csrf_token: String,
+    /// Sign-in time, Unix ms.
+    pub created_timestamp: i64,
+    /// End of validity, Unix ms.
+    pub expires_timestamp: i64,
+}
+
+/// Filters of the portal's event search across all of an organisation's
+/// endpoints.
+#[derive(Clone, Debug, Default)]
+pub struct EventSearch {
+    /// Owner.
+    pub org_id: String,
+    /// Only this event.
+    pub event_id: Option<String>,
+    /// Only events of endpoints whose URL contains this text.
+    pub url_contains: Option<String>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
+    /// Only events in one of these states (empty: all).
+    pub states: Vec<DeliveryState>,
+    /// Only events created at or after this time, Unix ms.
+    pub created_from: Option<i64>,
+    /// Only events created before this time, Unix ms.
+    pub created_until: Option<i64>,
+    /// Paging.
+    pub page: PageRequest,
+}
+
+/// One page found by its cursor alone. Unlike [`Page`] it carries no total:
+/// counting every match would cost as much as the list is long.
+#[derive(Clone, Debug)]
+pub struct Slice<T> {
+    /// The items, newest first.
+    pub items: Vec<T>,
+    /// Cursor for the newer page, when there is one.
+    pub before: Option<Cursor>,
+    /// Cursor for the older page, when there is one.
+    pub after: Option<Cursor>,
+}
+
+/// How one endpoint's events created since a given time stand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Delivered.
+    pub succeeded: u64,
+    /// Out of attempts.
+    pub failed: u64,
+    /// Attempted at least once and waiting for the next attempt.
+    pub retrying: u64,
+    /// Not attempted yet.
+    pub queued: u64,
+}
+
+/// Filters of the portal's callback message search.
+#[derive(Clone, Debug, Default)]
+pub struct CallbackSearch {
+    /// Owner.
+    pub org_id: String,
+    /// Only this message.
+    pub message_id: Option<String>,
+    /// Only messages about this transaction.
+    pub transaction_id: Option<String>,
+    /// Only messages with this request id.
+    pub request_id: Option<String>,
+    /// Only messages about transactions of this wallet.
+    pub wallet_id: Option<String>,
+    /// Only messages in one of these [`message_status`] values (empty: all).
+    pub statuses: Vec<String>,
+    /// Only messages created at or after this time, Unix ms.
+    pub created_from: Option<i64>,
+    /// Only messages created before this time, Unix ms.
+    pub created_until: Option<i64>,
+    /// Paging.
+    pub page: PageRequest,
+}

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_callbacks.sql")),
     (3, include_str!("migrations/0003_waas1_and_streams.sql")),
+    (4, include_str!("migrations/0004_portal.sql")),
 ];
 
 /// The schema version this build reads and writes.
@@ -850,6 +851,142 @@ impl Store for SqliteStore {
             Ok(conn
                 .prepare_cached("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'")?
                 .query_row([], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached("SELECT org_id, name, created_ts FROM orgs ORDER BY name")?;
+            let rows = statement.query_map([], |r| {
+                Ok(Org {
+                    org_id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_timestamp: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn all_endpoints(&self, org_id: String) -> Result<Vec<Endpoint>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE org_id = ?1
+                 ORDER BY created_ts DESC, row_id DESC"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query([org_id])?;
+            let mut endpoints = Vec::new();
+            while let Some(row) = rows.next()? {
+                endpoints.push(endpoint_from_row(row)?.1);
+            }
+            Ok(endpoints)
+        })
+        .await
+    }
+
+    async fn search_events(&self, search: EventSearch) -> Result<Slice<Delivery>> {
+        self.read(move |conn| {
+            let branches = event_search_branches(&search);
+            slice(conn, "deliveries", DELIVERY_COLUMNS, branches, &search.page, delivery_from_row)
+        })
+        .await
+    }
+
+    async fn search_callback_messages(
+        &self,
+        search: CallbackSearch,
+    ) -> Result<Slice<CallbackMessage>> {
+        self.read(move |conn| {
+            let branches = callback_search_branches(&search);
+            let table = "callback_messages";
+            slice(conn, table, MESSAGE_COLUMNS, branches, &search.page, message_from_row)
+        })
+        .await
+    }
+
+    async fn endpoint_stats(&self, org_id: String, since: i64) -> Result<Vec<EndpointStats>> {
+        self.read(move |conn| endpoint_stats_in(conn, &org_id, since))
+            .await
+    }
+
+    async fn create_portal_session(&self, session: PortalSession) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM portal_sessions WHERE expires_ts <= ?1")?
+                .execute([session.created_timestamp])?;
+            conn.prepare_cached(
+                "INSERT INTO portal_sessions (session_hash, org_id, api_key_id, admin,
+                     csrf_token, created_ts, expires_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                session.session_hash,
+                session.org_id,
+                session.api_key_id,
+                session.admin,
+                session.csrf_token,
+                session.created_timestamp,
+                session.expires_timestamp
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn portal_session(
+        &self,
+        session_hash: String,
+        now: i64,
+    ) -> Result<Option<PortalSession>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT session_hash, org_id, api_key_id, admin, csrf_token, created_ts,
+                         expires_ts
+                     FROM portal_sessions WHERE session_hash = ?1 AND expires_ts > ?2",
+                )?
+                .query_row(params![session_hash, now], |r| {
+                    Ok(PortalSession {
+                        session_hash: r.get(0)?,
+                        org_id: r.get(1)?,
+                        api_key_id: r.get(2)?,
+                        admin: r.get(3)?,
+                        csrf_token: r.get(4)?,
+                        created_timestamp: r.get(5)?,
+                        expires_timestamp: r.get(6)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn switch_portal_org(&self, session_hash: String, org_id: String) -> Result<()> {
+        self.write(move |conn| {
+            if !org_exists(conn, &org_id)? {
+                return Err(Error::NotFound("organisation"));
+            }
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE portal_sessions SET org_id = ?2 WHERE session_hash = ?1 AND admin = 1",
+                )?
+                .execute([session_hash, org_id])?;
+            if changed == 0 {
+                return Err(Error::NotFound("admin session"));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_portal_session(&self, session_hash: String) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM portal_sessions WHERE session_hash = ?1")?
+                .execute([session_hash])?;
+            Ok(())
         })
         .await
     }
@@ -1717,3 +1854,204 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
 
 /// The `type` WaaS 1.0 transaction notifications are listed under.
 pub const WAAS1_NOTIFICATION_TYPE: &str = "waas1.transaction_notification";
+
+/// The kinds of delivery that the event lists show.
+const EVENT_KINDS: [DeliveryKind; 2] = [DeliveryKind::Webhook, DeliveryKind::Waas1Notification];
+
+/// The portal's event search as one filter per (kind, state) pair: each
+/// is an equality on the leading columns of an index ordered by creation,
+/// so every branch stops after one page however many rows match.
+fn event_search_branches(search: &EventSearch) -> Vec<Filter> {
+    let states: Vec<Option<DeliveryState>> = if search.states.is_empty() {
+        vec![None]
+    } else {
+        search.states.iter().copied().map(Some).collect()
+    };
+    let mut branches = Vec::new();
+    for kind in EVENT_KINDS {
+        for state in &states {
+            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
+            filter.and("kind = ?", kind.as_str().to_owned());
+            if let Some(state) = state {
+                filter.and("state = ?", state.as_str().to_owned());
+            }
+            if let Some(event_type) = &search.event_type {
+                filter.and("event_type = ?", event_type.clone());
+            }
+            if let Some(event_id) = &search.event_id {
+                filter.and("delivery_id = ?", event_id.clone());
+            }
+            if let Some(text) = &search.url_contains {
+                filter.clauses.push(
+                    "target_id IN (SELECT endpoint_id FROM endpoints
+                         WHERE org_id = ? AND url LIKE ? ESCAPE '\\')"
+                        .into(),
+                );
+                filter.values.push(search.org_id.clone().into());
+                filter.values.push(like_pattern(text).into());
+            }
+            add_time_range(&mut filter, search.created_from, search.created_until);
+            branches.push(filter);
+        }
+    }
+    branches
+}
+
+/// The portal's callback message search, one branch per status.
+fn callback_search_branches(search: &CallbackSearch) -> Vec<Filter> {
+    let statuses: Vec<Option<&String>> = if search.statuses.is_empty() {
+        vec![None]
+    } else {
+        search.statuses.iter().map(Some).collect()
+    };
+    statuses
+        .into_iter()
+        .map(|status| {
+            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
+            if let Some(status) = status {
+                filter.and("status = ?", status.clone());
+            }
+            let ids = [
+                ("message_id = ?", &search.message_id),
+                ("transaction_id = ?", &search.transaction_id),
+                ("request_id = ?", &search.request_id),
+                ("wallet_id = ?", &search.wallet_id),
+            ];
+            for (clause, value) in ids {
+                if let Some(value) = value {
+                    filter.and(clause, value.clone());
+                }
+            }
+            add_time_range(&mut filter, search.created_from, search.created_until);
+            filter
+        })
+        .collect()
+}
+
+fn add_time_range(filter: &mut Filter, from: Option<i64>, until: Option<i64>) {
+    if let Some(from) = from {
+        filter.and("created_ts >= ?", from);
+    }
+    if let Some(until) = until {
+        filter.and("created_ts < ?", until);
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere, its wildcards taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One newest-first page of `table` matching any of `branches` (which must
+/// not overlap), found by cursor alone: each branch reads at most a page
+/// and one row more, and the branches are merged.
+fn slice<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    branches: Vec<Filter>,
+    request: &PageRequest,
+    from_row: fn(&Row<'_>) -> Result<(i64, T)>,
+) -> Result<Slice<T>> {
+    let limit = request.limit.clamp(1, 50);
+    let backwards = request.before.is_some() && request.after.is_none();
+    let order = if backwards { "ASC" } else { "DESC" };
+
+    let mut items: Vec<(Cursor, T)> = Vec::new();
+    for filter in branches {
+        let mut values = filter.values.clone();
+        let mut where_sql = filter.sql();
+        let bound = match (request.after, request.before) {
+            (Some(cursor), _) => Some(("<", cursor)),
+            (None, Some(cursor)) => Some((">", cursor)),
+            (None, None) => None,
+        };
+        if let Some((op, cursor)) = bound {
+            where_sql.push_str(&format!(" AND (created_ts, row_id) {op} (?, ?)"));
+            values.extend([
+                SqlValue::Integer(cursor.created),
+                SqlValue::Integer(cursor.row),
+            ]);
+        }
+        values.push(SqlValue::Integer(limit as i64 + 1));
+        let sql = format!(
+            "SELECT {columns} FROM {table} WHERE {where_sql}
+             ORDER BY created_ts {order}, row_id {order} LIMIT ?"
+        );
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let (row_id, item) = from_row(row)?;
+            let created: i64 = row.get("created_ts")?;
+            items.push((Cursor { created, row: row_id }, item));
+        }
+    }
+
+    let key = |c: &Cursor| (c.created, c.row);
+    if backwards {
+        items.sort_by_key(|(c, _)| key(c));
+    } else {
+        items.sort_by_key(|(c, _)| std::cmp::Reverse(key(c)));
+    }
+    let more = items.len() > limit;
+    items.truncate(limit);
+    if backwards {
+        items.reverse();
+    }
+
+    let (has_newer, has_older) = if backwards {
+        (more, true)
+    } else {
+        (request.after.is_some(), more)
+    };
+    let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
+    let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
+    Ok(Slice {
+        items: items.into_iter().map(|(_, i)| i).collect(),
+        before,
+        after,
+    })
+}
+
+/// Limitation: reads every event of the organisation created since
+/// `since`, so it costs in proportion to the last day's traffic.
+fn endpoint_stats_in(conn: &Connection, org_id: &str, since: i64) -> Result<Vec<EndpointStats>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT target_id, state, CASE WHEN attempts > 0 THEN 1 ELSE 0 END AS tried, COUNT(*)
+         FROM deliveries
+         WHERE org_id = ?1 AND kind IN ('webhook', 'waas1_notification') AND created_ts >= ?2
+         GROUP BY target_id, state, tried
+         ORDER BY target_id",
+    )?;
+    let mut rows = statement.query(params![org_id, since])?;
+    let mut stats: Vec<EndpointStats> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let endpoint_id: String = row.get(0)?;
+        let state: String = row.get(1)?;
+        let tried: i64 = row.get(2)?;
+        let count: u64 = row.get(3)?;
+        if stats.last().is_none_or(|s| s.endpoint_id != endpoint_id) {
+            stats.push(EndpointStats {
+                endpoint_id,
+                ..EndpointStats::default()
+            });
+        }
+        let entry = stats.last_mut().expect("pushed above");
+        match DeliveryState::parse(&state) {
+            Some(DeliveryState::Succeeded) => entry.succeeded += count,
+            Some(DeliveryState::Failed | DeliveryState::Cancelled) => entry.failed += count,
+            Some(DeliveryState::Pending) if tried > 0 => entry.retrying += count,
+            Some(DeliveryState::Pending) => entry.queued += count,
+            None => {}
+        }
+    }
+    Ok(stats)
+}
