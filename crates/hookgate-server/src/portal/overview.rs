@@ -17,9 +17,9 @@ use crate::store::{Endpoint, EndpointStats};
 const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Chart geometry, in SVG user units.
-const CHART_WIDTH: u32 = 640;
+const CHART_WIDTH: u32 = 960;
 const BAR_LEFT: u32 = 0;
-const BAR_WIDTH: u32 = 470;
+const BAR_WIDTH: u32 = 720;
 const ROW_HEIGHT: u32 = 46;
 
 pub fn routes() -> Router<AppState> {
@@ -241,7 +241,7 @@ mod tests {
         ];
         let svg = chart(&rows).into_string();
         assert!(svg.contains("&lt;b&gt;x&lt;/b&gt;"), "{svg}");
-        assert!(svg.contains(r#"width="470""#), "{svg}");
-        assert!(svg.contains(r#"width="235""#), "{svg}");
+        assert!(svg.contains(r#"width="720""#), "{svg}");
+        assert!(svg.contains(r#"width="360""#), "{svg}");
     }
 }
