@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
-            Command::Bench(args) => commands::bench::run(args).await,
+            Command::Bench(args) => commands::bench::run(&context, args).await,
             Command::Webhook(command) => commands::webhook::run(&context, command).await,
             Command::Verify(args) => commands::verify::run(&context, args).await,
             Command::Endpoints(command) => commands::endpoints::run(&context, command).await,

@@ -23,6 +23,38 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 
+/// A change committed by another node, which this node acts on without
+/// waiting for its next poll. Notices may be lost (a dropped connection, a
+/// subscriber that fell behind): every consumer also polls.
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// A delivery became due now: claim loops should look.
+    Due,
+    /// An occurrence was stored, at this cursor: stream listeners of the
+    /// organisation should be sent it.
+    Occurrence {
+        /// Owner.
+        org_id: String,
+        /// Its position in [`Store::occurrences_after`] order.
+        cursor: Cursor,
+    },
+    /// A delivery of this callback message moved on: producers waiting for
+    /// its decision should read it again.
+    CallbackProgress {
+        /// The message.
+        message_id: String,
+    },
+}
+
+/// A new identifier for a stored row (event, occurrence, delivery, message).
+///
+/// UUIDv7: time-ordered, so that the rows of one group commit land next to
+/// each other in every index keyed on an id. Random (v4) ids would dirty one
+/// index page per row per index, which costs more than the rows themselves.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 /// What the server needs from its database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -9,10 +9,12 @@
 //! publish pays one.
 //!
 //! Reads run on a small pool of read-only connections on the blocking thread
-//! pool; WAL lets them proceed while the writer commits.
+//! pool; WAL lets them proceed while the writer commits. A third thread
+//! checkpoints the log into the database file, off the writer's path.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use std::thread;
 
 use async_trait::async_trait;
@@ -50,6 +52,8 @@ pub struct SqliteStore {
     writer: mpsc::UnboundedSender<WriteJob>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// Keeps the checkpointer thread running while the store lives.
+    _alive: Arc<()>,
 }
 
 impl SqliteStore {
@@ -58,6 +62,14 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+
+        let alive = Arc::new(());
+        let (checkpointed, weak) = (path.to_owned(), Arc::downgrade(&alive));
+        thread::Builder::new()
+            .name("hookgate-sqlite-checkpoint".into())
+            .spawn(move || run_checkpointer(checkpointed, weak))
+            .map_err(|e| Error::Storage(format!("cannot start the checkpointer: {e}")))?;
 
         let (writer, queue) = mpsc::unbounded_channel();
         thread::Builder::new()
@@ -69,6 +81,7 @@ impl SqliteStore {
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             path: path.to_owned(),
+            _alive: alive,
         })
     }
 
@@ -128,7 +141,32 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "cache_size", -16_000)?;
+    // Savepoint journals and sorts stay in memory, never in temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
+}
+
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed pages from the write-ahead log into the database file
+/// on a thread of its own, so that the writer never pays for it inside a
+/// commit (SQLite's automatic checkpoint is turned off on the writer). It
+/// stops when the store is dropped.
+fn run_checkpointer(path: PathBuf, alive: Weak<()>) {
+    let conn = match open_connection(&path) {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!(error = %e, "the checkpointer cannot open the database");
+            return;
+        }
+    };
+    while alive.upgrade().is_some() {
+        thread::sleep(CHECKPOINT_EVERY);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed; the next one retries");
+        }
+    }
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
@@ -789,7 +827,7 @@ impl Store for SqliteStore {
             ])?;
 
             let Some(url) = url else { return load_waas1_urls(conn, &org_id) };
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = new_id();
             match which {
                 Waas1Url::Notification => {
                     conn.prepare_cached(
@@ -1014,7 +1052,7 @@ fn publish_in(
         return Err(Error::NotFound("organisation"));
     }
 
-    let occurrence_id = uuid::Uuid::new_v4().to_string();
+    let occurrence_id = new_id();
     conn.prepare_cached(
         "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts,
              data)
@@ -1044,7 +1082,7 @@ fn publish_in(
     )?;
 
     for (endpoint_id, url) in subscribed_endpoints(conn, &request.org_id, &request.event_type)? {
-        let event_id = uuid::Uuid::new_v4().to_string();
+        let event_id = new_id();
         let body =
             envelope::webhook_body(&event_id, &url, request.now, &request.event_type, data_json);
         insert.execute(params![
@@ -1535,7 +1573,7 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
     }
 
     let message = CallbackMessage {
-        message_id: uuid::Uuid::new_v4().to_string(),
+        message_id: new_id(),
         org_id: request.org_id,
         api_key_id: request.api_key_id,
         request_id: request.request_id,
@@ -1578,7 +1616,7 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
     )?;
     let mut jobs = Vec::new();
     for (endpoint_id, url) in endpoints {
-        let delivery_id = uuid::Uuid::new_v4().to_string();
+        let delivery_id = new_id();
         insert.execute(params![
             delivery_id,
             message.org_id,
@@ -1802,7 +1840,7 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
         return Ok(None);
     };
 
-    let occurrence_id = uuid::Uuid::new_v4().to_string();
+    let occurrence_id = new_id();
     conn.prepare_cached(
         "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts)
          VALUES (?1, ?2, ?3, NULL, ?4)",
@@ -1813,7 +1851,7 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
         Some((owner, until)) => (Some(owner.as_str()), *until),
         None => (None, n.now),
     };
-    let event_id = uuid::Uuid::new_v4().to_string();
+    let event_id = new_id();
     conn.prepare_cached(
         "INSERT INTO deliveries (delivery_id, kind, org_id, target_id, parent_id, event_type,
              url, body, created_ts, updated_ts, state, attempts, max_attempts,

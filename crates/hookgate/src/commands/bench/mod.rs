@@ -69,9 +69,6 @@ pub struct Args {
     /// Longest wait for deliveries after the last publish.
     #[arg(long, default_value_t = 600)]
     drain_timeout_secs: u64,
-    /// `table` or `json`.
-    #[arg(long, default_value = "table")]
-    output: String,
 }
 
 /// The scenarios.
@@ -151,7 +148,7 @@ struct Ledger {
 
 const ADMIN_TOKEN: &str = "bench-admin-token-not-secret";
 
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(context: &super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let plan = Plan::from(&args);
     let workdir = std::env::temp_dir().join(format!("hookgate-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&workdir)?;
@@ -159,7 +156,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&workdir);
 
     let report = outcome?;
-    if args.output == "json" {
+    if context.output == crate::output::Format::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
