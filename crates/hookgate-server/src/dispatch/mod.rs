@@ -564,9 +564,11 @@ mod tests {
 
     #[test]
     fn a_job_waits_for_a_slot_only_while_its_lease_outlasts_the_attempt() {
-        let mut settings = DeliverySettings::default();
-        settings.timeout_ms = 2_000;
-        settings.lease_ms = 30_000;
+        let mut settings = DeliverySettings {
+            timeout_ms: 2_000,
+            lease_ms: 30_000,
+            ..DeliverySettings::default()
+        };
         assert_eq!(max_slot_wait(&settings), Duration::from_millis(25_500));
         settings.lease_ms = settings.timeout_ms + LEASE_MARGIN.as_millis() as u64;
         assert_eq!(max_slot_wait(&settings), LEASE_MARGIN / 2);

@@ -527,6 +527,9 @@ pub struct CallbackRequest {
 
 /// What asking created.
 #[derive(Clone, Debug)]
+// Made once per question and moved straight into the answer: boxing the
+// large variant would cost an allocation and save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CallbackAsked {
     /// The API key has no active callback endpoint: no check is configured.
     NoEndpoint,

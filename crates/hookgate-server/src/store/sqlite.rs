@@ -258,7 +258,7 @@ fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
 impl Store for SqliteStore {
     async fn ready(&self) -> std::result::Result<(), String> {
         let version = self
-            .read(|conn| schema_version(conn))
+            .read(schema_version)
             .await
             .map_err(|e| e.to_string())?;
         if version != SCHEMA_VERSION {
