@@ -44,6 +44,12 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
 impl Error {
     /// An [`Error::Invalid`] from anything printable.
     pub fn invalid(message: impl fmt::Display) -> Self {

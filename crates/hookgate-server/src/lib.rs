@@ -1,7 +1,8 @@
 //! The Hookgate server: durable, signed delivery of Cobo-compatible webhook
 //! events.
 //!
-//! - [`store`]: the database (embedded SQLite by default), behind one trait;
+//! - [`store`]: the database (embedded SQLite by default, or PostgreSQL shared
+//!   by several nodes), behind one trait;
 //! - [`dispatch`]: claims due deliveries, signs, sends, retries, logs;
 //! - [`api`]: the HTTP API of the organisation and producer surfaces;
 //! - [`settings`]: the TOML file and `HOOKGATE_*` variables;
@@ -35,7 +36,7 @@ use dispatch::netpolicy::NetworkPolicy;
 use dispatch::Dispatcher;
 use error::{Error, Result};
 use settings::Settings;
-use store::{SqliteStore, Store};
+use store::{PostgresStore, SqliteStore, Store};
 
 /// The time now in Unix milliseconds.
 pub fn now_ms() -> i64 {
@@ -102,8 +103,10 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
         None => keys::admin_token(&settings.data_dir)?,
     };
 
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&settings.data_dir.join("hookgate.db"))?);
+    let store: Arc<dyn Store> = match &settings.database_url {
+        Some(url) => Arc::new(PostgresStore::connect(url, settings.database_max_connections).await?),
+        None => Arc::new(SqliteStore::open(&settings.data_dir.join("hookgate.db"))?),
+    };
     let metrics = Arc::new(metrics::Metrics::default());
     let sender = Sender::new(
         NetworkPolicy::new(settings.network.allow_cidrs.clone()),

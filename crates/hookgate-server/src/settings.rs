@@ -22,8 +22,16 @@ use crate::error::{Error, Result};
 pub struct Settings {
     /// Address the HTTP API, portal and metrics listen on.
     pub listen: SocketAddr,
-    /// Where the database, signing keys and generated admin token live.
+    /// Where the signing keys, the generated admin token and (without
+    /// `database_url`) the SQLite database live.
     pub data_dir: PathBuf,
+    /// PostgreSQL to keep the data in, as `postgres://user:password@host/db`;
+    /// several nodes given the same database share the work. Unset: the
+    /// embedded SQLite database in `data_dir`, for one node.
+    pub database_url: Option<String>,
+    /// Most pooled connections a node opens to PostgreSQL (one more, outside
+    /// the pool, listens for the other nodes).
+    pub database_max_connections: u32,
     /// Bearer token of the producer surface. Generated and stored in the data
     /// directory at first start when unset.
     pub admin_token: Option<String>,
@@ -96,6 +104,8 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("hookgate-data"),
+            database_url: None,
+            database_max_connections: 16,
             admin_token: None,
             max_body_bytes: 1024 * 1024,
             log: "info".into(),
@@ -166,6 +176,10 @@ const CLIENT_VARIABLES: &[&str] = &[
     "output",
 ];
 
+/// Prefix of the `HOOKGATE_TEST_*` variables that configure the test suite
+/// (such as `HOOKGATE_TEST_DATABASE_URL`), which servers it starts inherit.
+const TEST_VARIABLES: &str = "test_";
+
 impl Settings {
     /// Reads `file` (when given), then the environment, over the defaults.
     pub fn load(file: Option<&Path>) -> Result<Self> {
@@ -184,7 +198,12 @@ impl Settings {
                 Env::prefixed("HOOKGATE_")
                     .split("__")
                     .ignore(&["config"])
-                    .ignore(CLIENT_VARIABLES),
+                    .ignore(CLIENT_VARIABLES)
+                    .filter(|key| {
+                        !key.as_str()
+                            .to_ascii_lowercase()
+                            .starts_with(TEST_VARIABLES)
+                    }),
             )
             .extract()
             .map_err(|e| Error::Settings(e.to_string()))?;
@@ -194,6 +213,18 @@ impl Settings {
 
     /// Checks what the types alone cannot.
     pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(Error::Settings(
+                    "database_url must be a PostgreSQL URL (postgres://user@host/database)".into(),
+                ));
+            }
+        }
+        if self.database_max_connections < 2 {
+            return Err(Error::Settings(
+                "database_max_connections must be at least 2".into(),
+            ));
+        }
         let d = &self.delivery;
         if d.timeout_ms == 0 {
             return Err(Error::Settings(

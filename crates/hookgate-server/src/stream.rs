@@ -12,14 +12,19 @@
 //! missed, and catches up from the store starting after the last cursor it
 //! was sent. Whatever a listener does, the server keeps at most
 //! [`LISTENER_BUFFER`] occurrences per organisation in memory.
+//!
+//! With several nodes on one database, a listener is connected to one node
+//! and publishes land on any: the hub also follows the store's
+//! [`Store::changes`], reads each occurrence another node stored for an
+//! organisation that has listeners here, and sends it into the same channel.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
-use crate::store::{Cursor, Occurrence, Store};
+use crate::store::{Change, Cursor, Occurrence, Store};
 
 /// Occurrences a listener may fall behind before it is sent to the store.
 pub const LISTENER_BUFFER: usize = 1_000;
@@ -55,19 +60,28 @@ impl LiveOccurrence {
     }
 }
 
+type Channels = Mutex<HashMap<String, broadcast::Sender<Arc<LiveOccurrence>>>>;
+
 /// Per-organisation channels of live occurrences.
 pub struct Hub {
     store: Arc<dyn Store>,
-    orgs: Mutex<HashMap<String, broadcast::Sender<Arc<LiveOccurrence>>>>,
+    orgs: Arc<Channels>,
 }
 
 impl Hub {
-    /// An empty hub that looks cursors up in `store`.
+    /// An empty hub that looks cursors up in `store` and, when the store is
+    /// shared with other nodes, relays their occurrences (this needs a
+    /// Tokio runtime).
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self {
-            store,
-            orgs: Mutex::new(HashMap::new()),
+        let orgs = Arc::new(Mutex::new(HashMap::new()));
+        if let Some(changes) = store.changes() {
+            tokio::spawn(relay_other_nodes(
+                store.clone(),
+                Arc::downgrade(&orgs),
+                changes,
+            ));
         }
+        Self { store, orgs }
     }
 
     /// Starts receiving the organisation's occurrences published from now.
@@ -86,10 +100,7 @@ impl Hub {
     }
 
     fn sender(&self, org_id: &str) -> Option<broadcast::Sender<Arc<LiveOccurrence>>> {
-        let orgs = self.orgs.lock().unwrap_or_else(|e| e.into_inner());
-        orgs.get(org_id)
-            .filter(|sender| sender.receiver_count() > 0)
-            .cloned()
+        listened(&self.orgs, org_id)
     }
 
     /// Hands a committed occurrence to the organisation's listeners, if it
@@ -126,5 +137,58 @@ impl Hub {
             created_timestamp,
         };
         let _ = sender.send(Arc::new(occurrence));
+    }
+}
+
+fn listened(orgs: &Channels, org_id: &str) -> Option<broadcast::Sender<Arc<LiveOccurrence>>> {
+    let orgs = orgs.lock().unwrap_or_else(|e| e.into_inner());
+    orgs.get(org_id)
+        .filter(|sender| sender.receiver_count() > 0)
+        .cloned()
+}
+
+/// Sends occurrences that other nodes stored to this node's listeners, until
+/// the hub is dropped. An occurrence whose notice was lost reaches a
+/// listener when it next resumes from the store.
+async fn relay_other_nodes(
+    store: Arc<dyn Store>,
+    orgs: Weak<Channels>,
+    mut changes: broadcast::Receiver<Change>,
+) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => change,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "listeners not told of occurrences from other nodes");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Change::Occurrence { org_id, cursor } = change else {
+            continue;
+        };
+        let Some(orgs) = orgs.upgrade() else { return };
+        let Some(sender) = listened(&orgs, &org_id) else {
+            continue;
+        };
+
+        // Cursors are whole numbers: the first occurrence after the one just
+        // before this cursor is the occurrence itself.
+        let just_before = Cursor {
+            created: cursor.created,
+            row: cursor.row - 1,
+        };
+        match store.occurrences_after(org_id, Some(just_before), 1).await {
+            Ok(found) => {
+                let live = found
+                    .into_iter()
+                    .filter(|o| o.cursor == cursor)
+                    .find_map(LiveOccurrence::from_stored);
+                if let Some(live) = live {
+                    let _ = sender.send(Arc::new(live));
+                }
+            }
+            Err(error) => tracing::warn!(%error, "listeners not told of an occurrence"),
+        }
     }
 }

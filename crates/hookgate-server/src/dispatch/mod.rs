@@ -9,6 +9,10 @@
 //! leases due deliveries in batches, wakes when something becomes due, and
 //! otherwise polls.
 //!
+//! With several nodes on one database, each runs its own claim loop; a
+//! manual retry made on another node, or a callback answer recorded there,
+//! reaches this one through the store's [`Store::changes`].
+//!
 //! Concurrency is bounded twice: a global number of attempts in flight, and
 //! a number per endpoint, so that one slow or dead endpoint cannot occupy
 //! every slot while healthy endpoints wait.
@@ -18,7 +22,7 @@ pub mod netpolicy;
 pub mod policy;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use hookgate_protocol::callback::{judge_reply, Decision, UndecidedReply};
@@ -31,7 +35,7 @@ use crate::keys::Keys;
 use crate::metrics::{Metrics, OutcomeLabel};
 use crate::now_ms;
 use crate::settings::{DeliverySettings, LEASE_MARGIN};
-use crate::store::{Attempt, AttemptOutcome, Claim, DeliveryKind, Job, NextStep, Store};
+use crate::store::{Attempt, AttemptOutcome, Change, Claim, DeliveryKind, Job, NextStep, Store};
 use client::{Reply, SendError, Sender};
 use policy::RetryPolicy;
 
@@ -114,6 +118,9 @@ impl Dispatcher {
             callback_progress: broadcast::channel(1024).0,
         });
 
+        if let Some(changes) = inner.store.changes() {
+            tokio::spawn(follow_other_nodes(Arc::downgrade(&inner), changes));
+        }
         tokio::spawn(claim_loop(inner.clone()));
         Self { inner }
     }
@@ -158,7 +165,8 @@ impl Dispatcher {
         self.inner.waas1_notification_policy.max_attempts
     }
 
-    /// Ids of callback messages whose deliveries moved on (on this node).
+    /// Ids of callback messages whose deliveries moved on (on this node or,
+    /// with a shared database, on another).
     pub fn callback_progress(&self) -> broadcast::Receiver<String> {
         self.inner.callback_progress.subscribe()
     }
@@ -282,6 +290,28 @@ async fn claim_loop(inner: Arc<Inner>) {
         tokio::select! {
             _ = inner.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Acts on what other nodes sharing the database committed: a delivery due
+/// now wakes the claim loop, and progress of a callback message wakes the
+/// producers waiting here for its decision. Notices lost on the way cost
+/// latency only: the claim loop polls, and waiting producers re-read.
+async fn follow_other_nodes(inner: Weak<Inner>, mut changes: broadcast::Receiver<Change>) {
+    loop {
+        let change = match changes.recv().await {
+            Ok(change) => Some(change),
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        match change {
+            Some(Change::CallbackProgress { message_id }) => {
+                let _ = inner.callback_progress.send(message_id);
+            }
+            Some(Change::Due) | None => inner.wake.notify_one(),
+            Some(Change::Occurrence { .. }) => {}
         }
     }
 }
@@ -424,13 +454,19 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         DeliveryKind::Webhook => (policy::webhook_delivered(reply.status), None, false),
         DeliveryKind::Waas1Notification => {
             let acknowledged = judge_reply(reply.status, &reply.body) == Ok(Decision::Approve);
-            (acknowledged, None, policy::webhook_delivered(reply.status) && !acknowledged)
+            (
+                acknowledged,
+                None,
+                policy::webhook_delivered(reply.status) && !acknowledged,
+            )
         }
-        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => match judge_reply(reply.status, &reply.body) {
-            Ok(decision) => (true, Some(decision), false),
-            Err(UndecidedReply::Body) => (false, None, true),
-            Err(UndecidedReply::Status(_)) => (false, None, false),
-        },
+        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => {
+            match judge_reply(reply.status, &reply.body) {
+                Ok(decision) => (true, Some(decision), false),
+                Err(UndecidedReply::Body) => (false, None, true),
+                Err(UndecidedReply::Status(_)) => (false, None, false),
+            }
+        }
     };
     let failure_reason = (!success).then(|| match (&reply.location, reply.status) {
         (Some(location), 300..=399) => format!("redirect to {location} (not followed)"),
@@ -440,7 +476,11 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
                 .chars()
                 .take(40)
                 .collect();
-            let wanted = if kind.asks_for_decision() { "ok or deny" } else { "ok" };
+            let wanted = if kind.asks_for_decision() {
+                "ok or deny"
+            } else {
+                "ok"
+            };
             format!("status {status} but the reply is not exactly {wanted}: {shown:?}")
         }
         (_, status) => format!("status {status}"),

@@ -14,9 +14,11 @@
 //! on the lease owner.
 
 mod model;
+mod postgres;
 mod sqlite;
 
 pub use model::*;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -61,6 +63,13 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers and its schema is the one this build
     /// knows; the reason when not.
     async fn ready(&self) -> std::result::Result<(), String>;
+
+    /// What other nodes sharing the database commit that this node should
+    /// act on at once (see [`Change`]). `None` for a store that only one
+    /// node uses: then every change is made here and seen directly.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 
     /// Creates an organisation.
     async fn create_org(&self, org: Org) -> Result<Org>;

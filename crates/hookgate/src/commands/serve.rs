@@ -11,7 +11,8 @@ use hookgate_server::settings::Settings;
 #[derive(clap::Args)]
 #[command(
     after_help = "Examples:\n  hookgate serve\n  hookgate serve --config hookgate.toml\n  \
-HOOKGATE_LISTEN=0.0.0.0:8080 HOOKGATE_DELIVERY__TIMEOUT_MS=5000 hookgate serve"
+HOOKGATE_LISTEN=0.0.0.0:8080 HOOKGATE_DELIVERY__TIMEOUT_MS=5000 hookgate serve\n  \
+hookgate serve --database-url postgres://hookgate@db.internal/hookgate"
 )]
 pub struct Args {
     /// Settings file (TOML); HOOKGATE_* variables override it.
@@ -23,6 +24,10 @@ pub struct Args {
     /// Data directory (overrides the settings).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (overrides the settings; also HOOKGATE_DATABASE_URL):
+    /// nodes given the same database share the work.
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -32,6 +37,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = args.data_dir {
         settings.data_dir = dir;
+    }
+    if let Some(url) = args.database_url {
+        settings.database_url = Some(url);
+        settings.validate()?;
     }
     super::init_logging(&settings.log);
 
