@@ -15,6 +15,7 @@
 pub mod callbacks;
 pub mod capture;
 pub mod cli;
+pub mod database;
 pub mod receiver;
 pub mod server;
 pub mod waas1;
@@ -81,6 +82,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        database::drop_databases_under(&self.path);
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }

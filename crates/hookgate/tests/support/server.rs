@@ -1,8 +1,8 @@
 //! A real Hookgate server on loopback, and a client of its HTTP API.
 //!
 //! [`base_settings`] is the one place that chooses storage and timing for
-//! every in-process test server; a run of the suite against another
-//! database changes that function only.
+//! every in-process test server; `HOOKGATE_TEST_BACKEND=postgres` runs them
+//! on PostgreSQL (see [`super::database`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,12 +18,14 @@ use super::{eventually, TempDir};
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// Settings of a test server: listens on a free loopback port, keeps its
-/// data in `data_dir` (embedded SQLite), may dial loopback, and retries on a
-/// millisecond schedule with a short attempt timeout.
+/// data in `data_dir` (embedded SQLite, or a database of its own on the
+/// PostgreSQL backend), may dial loopback, and retries on a millisecond
+/// schedule with a short attempt timeout.
 pub fn base_settings(data_dir: &Path) -> Settings {
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse().expect("a socket address"),
         data_dir: data_dir.to_owned(),
+        database_url: super::database::database_url_for(data_dir),
         admin_token: Some(ADMIN_TOKEN.into()),
         log: "warn".into(),
         ..Settings::default()
