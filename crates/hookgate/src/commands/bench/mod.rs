@@ -2,7 +2,11 @@
 //! measured end to end on one machine.
 //!
 //! The server runs as a child process (`hookgate serve`, SQLite, durable on
-//! commit) so that its memory and CPU are its own. The benchmark runs a fast
+//! commit) so that its memory and CPU are its own. With `--database-url` it
+//! runs on a scratch PostgreSQL database (created for the run, dropped
+//! after it), and with `--nodes N` as N processes sharing that database,
+//! the publishing clients spread over them; memory and CPU are then summed
+//! over the nodes. The benchmark runs a fast
 //! loopback receiver ([`receiver`]) and publishes through the real producer
 //! API from concurrent clients, as fast as possible or at a fixed rate.
 //! Latency is measured from the moment each publish was *scheduled* (so a
@@ -11,6 +15,7 @@
 //! pending + failed; a run that does not balance is reported void.
 
 mod receiver;
+mod scratch;
 mod stats;
 
 use std::net::SocketAddr;
@@ -45,7 +50,8 @@ use stats::{process_use, rate, summarise, ProcessUse, Summary};
 Examples:
   hookgate bench --scenario sustained --events 50000
   hookgate bench --scenario latency --rate 1000 --events 10000 --output json
-  hookgate bench --scenario backlog --events 1000000")]
+  hookgate bench --scenario backlog --events 1000000
+  hookgate bench --scenario sustained --database-url postgres://postgres@127.0.0.1/postgres --nodes 2")]
 pub struct Args {
     /// What to measure.
     #[arg(long, default_value = "sustained")]
@@ -69,6 +75,13 @@ pub struct Args {
     /// Longest wait for deliveries after the last publish.
     #[arg(long, default_value_t = 600)]
     drain_timeout_secs: u64,
+    /// Run on PostgreSQL: a server to create a scratch database
+    /// `hookgate_bench_<id>` on (dropped after the run).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Server processes sharing the database (needs --database-url above 1).
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 /// The scenarios.
@@ -94,6 +107,8 @@ struct Plan {
     endpoints: usize,
     dead_endpoint: bool,
     concurrency: usize,
+    database: &'static str,
+    nodes: usize,
 }
 
 impl Plan {
@@ -116,6 +131,12 @@ impl Plan {
             endpoints: args.endpoints.unwrap_or(endpoints).max(1),
             dead_endpoint: args.scenario == Isolation,
             concurrency: args.concurrency.max(1),
+            database: if args.database_url.is_some() {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+            nodes: args.nodes.max(1),
         }
     }
 }
@@ -150,10 +171,21 @@ const ADMIN_TOKEN: &str = "bench-admin-token-not-secret";
 
 pub async fn run(context: &super::Context, args: Args) -> anyhow::Result<ExitCode> {
     let plan = Plan::from(&args);
+    if plan.nodes > 1 && args.database_url.is_none() {
+        bail!("--nodes above 1 needs --database-url: nodes share a PostgreSQL database");
+    }
+    let scratch = match &args.database_url {
+        Some(url) => Some(scratch::Database::create(url).await?),
+        None => None,
+    };
     let workdir = std::env::temp_dir().join(format!("hookgate-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&workdir)?;
-    let outcome = run_plan(&plan, &workdir, &args).await;
+    let database_url = scratch.as_ref().map(|db| db.url.clone());
+    let outcome = run_plan(&plan, &workdir, &args, database_url.as_deref()).await;
     let _ = std::fs::remove_dir_all(&workdir);
+    if let Some(scratch) = scratch {
+        scratch.drop_now().await;
+    }
 
     let report = outcome?;
     if context.output == crate::output::Format::Json {
@@ -168,7 +200,12 @@ pub async fn run(context: &super::Context, args: Args) -> anyhow::Result<ExitCod
     })
 }
 
-async fn run_plan(plan: &Plan, workdir: &Path, args: &Args) -> anyhow::Result<Report> {
+async fn run_plan(
+    plan: &Plan,
+    workdir: &Path,
+    args: &Args,
+    database_url: Option<&str>,
+) -> anyhow::Result<Report> {
     let origin = Instant::now();
     let receipts = Arc::new(Receipts::new(origin, plan.events, plan.endpoints));
     let receiver_addr = receiver::serve(receipts.clone()).await?;
@@ -179,22 +216,22 @@ async fn run_plan(plan: &Plan, workdir: &Path, args: &Args) -> anyhow::Result<Re
     };
 
     let paused = matches!(plan.scenario, Scenario::Publish | Scenario::Backlog);
-    let mut server = Server::start(workdir, plan, paused).await?;
+    let mut server = Nodes::start(workdir, plan, paused, database_url).await?;
     let admin = ApiClient::new(&server.base, ADMIN_TOKEN);
     let org_id = setup(&admin, plan, receiver_addr, hung_addr).await?;
 
     eprintln!("publishing {} events ({:?})...", plan.events, plan.scenario);
-    let load = publish(&server.base, &org_id, plan, origin).await?;
+    let load = publish(&server.bases(), &org_id, plan, origin).await?;
     let publish_elapsed = load.elapsed;
 
     if plan.scenario == Scenario::Backlog {
-        let at_rest = process_use(server.pid());
+        let at_rest = server.process_use();
         eprintln!(
             "backlog of {} stored; server peak RSS so far {:.0} MiB; restarting with deliveries on",
             load.acked, at_rest.peak_rss_mib
         );
         server.stop().await;
-        server = Server::start(workdir, plan, false).await?;
+        server = Nodes::start(workdir, plan, false, database_url).await?;
     }
 
     let drain_started = Instant::now();
@@ -210,9 +247,9 @@ async fn run_plan(plan: &Plan, workdir: &Path, args: &Args) -> anyhow::Result<Re
     )
     .await;
     let drain_elapsed = drain_started.elapsed();
-    let server_use = process_use(server.pid());
+    let server_use = server.process_use();
     let published = load.acked * (plan.endpoints + usize::from(plan.dead_endpoint));
-    let counts = settled_counts(&server.base, published).await;
+    let counts = settled_counts(&server.bases(), published).await;
     server.stop().await;
 
     let delivered = receipts.distinct();
@@ -263,18 +300,75 @@ async fn hung_listener() -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
-/// The server under test, as a child process.
+/// The server under test: one process, or several sharing a database.
+struct Nodes {
+    /// The first node's address, for setting up.
+    base: String,
+    nodes: Vec<Server>,
+}
+
+impl Nodes {
+    /// Starts `plan.nodes` servers. They share the data directory, so that
+    /// all sign with the keys the first one generated.
+    async fn start(
+        workdir: &Path,
+        plan: &Plan,
+        paused: bool,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut nodes = Vec::new();
+        for n in 0..plan.nodes {
+            nodes.push(Server::start(workdir, plan, paused, database_url, n).await?);
+        }
+        Ok(Self {
+            base: nodes[0].base.clone(),
+            nodes,
+        })
+    }
+
+    fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    /// Peak memory and CPU, summed over the nodes.
+    fn process_use(&self) -> ProcessUse {
+        let mut total = ProcessUse::default();
+        for node in &self.nodes {
+            let used = process_use(node.pid());
+            total.peak_rss_mib += used.peak_rss_mib;
+            total.cpu_seconds += used.cpu_seconds;
+        }
+        total
+    }
+
+    async fn stop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop().await;
+        }
+    }
+}
+
+/// One server under test, as a child process.
 struct Server {
     child: Child,
     base: String,
 }
 
 impl Server {
-    async fn start(workdir: &Path, plan: &Plan, paused: bool) -> anyhow::Result<Self> {
+    async fn start(
+        workdir: &Path,
+        plan: &Plan,
+        paused: bool,
+        database_url: Option<&str>,
+        node: usize,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
             .local_addr()?
             .port();
-        let config = workdir.join("hookgate.toml");
+        let config = workdir.join(format!("hookgate-{node}.toml"));
+        let database = database_url
+            .map(|url| format!("database_url = {url:?}\n"))
+            .unwrap_or_default();
         let retry = if plan.dead_endpoint {
             "[1000, 2000]"
         } else {
@@ -283,7 +377,8 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\nadmin_token = \"{ADMIN_TOKEN}\"\n\
+                "listen = \"127.0.0.1:{port}\"\ndata_dir = {data:?}\n{database}\
+                 admin_token = \"{ADMIN_TOKEN}\"\n\
                  log = \"warn\"\nmax_body_bytes = 1048576\n\n[delivery]\npaused = {paused}\n\
                  webhook_retry_ms = {retry}\n\n[network]\nallow_cidrs = [\"127.0.0.0/8\"]\n",
                 data = workdir.join("data"),
@@ -398,13 +493,18 @@ fn request_parts(org_id: &str, size: usize) -> (String, String) {
     (body[..at].to_owned(), body[at + 1..].to_owned())
 }
 
-async fn publish(base: &str, org_id: &str, plan: &Plan, origin: Instant) -> anyhow::Result<Load> {
+/// Publishes from `plan.concurrency` clients, client `k` to node `k % n`.
+async fn publish(
+    bases: &[String],
+    org_id: &str,
+    plan: &Plan,
+    origin: Instant,
+) -> anyhow::Result<Load> {
     let (head, tail) = request_parts(org_id, plan.size);
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(plan.concurrency)
         .build()?;
-    let url = format!("{base}/producer/v2/events");
     let load = Arc::new(Load {
         acked: 0,
         elapsed: Duration::ZERO,
@@ -417,8 +517,9 @@ async fn publish(base: &str, org_id: &str, plan: &Plan, origin: Instant) -> anyh
     let started = origin.elapsed();
 
     let mut tasks = Vec::new();
-    for _ in 0..plan.concurrency {
-        let (http, url, head, tail) = (http.clone(), url.clone(), head.clone(), tail.clone());
+    for client in 0..plan.concurrency {
+        let url = format!("{}/producer/v2/events", bases[client % bases.len()]);
+        let (http, head, tail) = (http.clone(), head.clone(), tail.clone());
         let (load, next, acked) = (load.clone(), next.clone(), acked.clone());
         let (events, fixed_rate) = (plan.events, plan.rate);
         tasks.push(tokio::spawn(async move {
@@ -517,11 +618,21 @@ struct ServerCounts {
 }
 
 /// The server's counts once its books settle (outcomes are recorded a
-/// moment after the receiver answers), or as they stand after 10 s.
-async fn settled_counts(base: &str, published: usize) -> ServerCounts {
+/// moment after the receiver answers), or as they stand after 10 s. With
+/// several nodes, the outcome counters are summed over the nodes; the
+/// backlog is read from the shared database, so once.
+async fn settled_counts(bases: &[String], published: usize) -> ServerCounts {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let counts = server_counts(base).await.unwrap_or_default();
+        let mut counts = ServerCounts::default();
+        for (n, base) in bases.iter().enumerate() {
+            let node = server_counts(base).await.unwrap_or_default();
+            counts.succeeded += node.succeeded;
+            counts.failed += node.failed;
+            if n == 0 {
+                counts.pending = node.pending;
+            }
+        }
         let total = counts.succeeded + counts.pending + counts.failed;
         if total == published as u64 || Instant::now() > deadline {
             return counts;
@@ -556,6 +667,7 @@ async fn server_counts(base: &str) -> anyhow::Result<ServerCounts> {
 fn print_table(r: &Report) {
     let p = &r.plan;
     println!("scenario          {:?}", p.scenario);
+    println!("database          {}, {} node(s)", p.database, p.nodes);
     println!(
         "plan              {} events, {} B, {} endpoint(s){}, {}, {} clients",
         p.events,
