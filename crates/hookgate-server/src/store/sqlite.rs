@@ -210,10 +210,12 @@ fn schema_version(conn: &Connection) -> Result<i64> {
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.execute_batch("SAVEPOINT op")?;
+    // Cached statements: every write of a group passes here, so parsing
+    // these two each time would cost as much as a small insert.
+    conn.prepare_cached("SAVEPOINT op")?.execute([])?;
     match f(conn) {
         Ok(value) => {
-            conn.execute_batch("RELEASE op")?;
+            conn.prepare_cached("RELEASE op")?.execute([])?;
             Ok(value)
         }
         Err(e) => {
