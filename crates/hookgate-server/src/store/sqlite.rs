@@ -303,45 +303,11 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_by_secret_hash(&self, secret_hash: String) -> Result<Option<ApiKey>> {
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT api_key_id, org_id, name, public_key, created_ts
-                     FROM api_keys WHERE secret_hash = ?1",
-                )?
-                .query_row([secret_hash], |r| {
-                    Ok(ApiKey {
-                        api_key_id: r.get(0)?,
-                        org_id: r.get(1)?,
-                        name: r.get(2)?,
-                        public_key: r.get(3)?,
-                        created_timestamp: r.get(4)?,
-                    })
-                })
-                .optional()?)
-        })
-        .await
+        self.read(move |conn| api_key_where(conn, "secret_hash", &secret_hash)).await
     }
 
     async fn api_key_by_public_key(&self, public_key: String) -> Result<Option<ApiKey>> {
-        self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT api_key_id, org_id, name, public_key, created_ts
-                     FROM api_keys WHERE public_key = ?1",
-                )?
-                .query_row([public_key], |r| {
-                    Ok(ApiKey {
-                        api_key_id: r.get(0)?,
-                        org_id: r.get(1)?,
-                        name: r.get(2)?,
-                        public_key: r.get(3)?,
-                        created_timestamp: r.get(4)?,
-                    })
-                })
-                .optional()?)
-        })
-        .await
+        self.read(move |conn| api_key_where(conn, "public_key", &public_key)).await
     }
 
     async fn org(&self, org_id: String) -> Result<Option<Org>> {
@@ -1030,6 +996,25 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The API key whose `column` (a unique credential column) holds `value`.
+fn api_key_where(conn: &Connection, column: &str, value: &str) -> Result<Option<ApiKey>> {
+    let sql = format!(
+        "SELECT api_key_id, org_id, name, public_key, created_ts FROM api_keys WHERE {column} = ?1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([value], |r| {
+            Ok(ApiKey {
+                api_key_id: r.get(0)?,
+                org_id: r.get(1)?,
+                name: r.get(2)?,
+                public_key: r.get(3)?,
+                created_timestamp: r.get(4)?,
+            })
+        })
+        .optional()?)
 }
 
 fn org_exists(conn: &Connection, org_id: &str) -> Result<bool> {
