@@ -16,14 +16,20 @@ use serde_json::Value;
 pub fn to_python_json(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     let mut serializer = Serializer::with_formatter(&mut out, PythonFormatter);
-    value.serialize(&mut serializer).expect("writing JSON to memory cannot fail");
+    value
+        .serialize(&mut serializer)
+        .expect("writing JSON to memory cannot fail");
     out
 }
 
 struct PythonFormatter;
 
 impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -31,7 +37,11 @@ impl Formatter for PythonFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -85,7 +95,10 @@ impl Formatter for PythonFormatter {
 /// `cobo_id` in the MPC form. Empty for a withdrawal confirmation, which is
 /// asked before Cobo assigns one.
 pub fn cobo_transaction_id(body: &Value) -> &str {
-    body.get("cobo_id").or_else(|| body.get("id")).and_then(Value::as_str).unwrap_or_default()
+    body.get("cobo_id")
+        .or_else(|| body.get("id"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -98,7 +111,12 @@ mod tests {
         for v in vectors::load().cobo_v1_secp256k1 {
             let Some(body) = v.body else { continue };
             let parsed: Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(String::from_utf8(to_python_json(&parsed)).unwrap(), body, "{}", v.name);
+            assert_eq!(
+                String::from_utf8(to_python_json(&parsed)).unwrap(),
+                body,
+                "{}",
+                v.name
+            );
         }
     }
 

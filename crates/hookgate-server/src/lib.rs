@@ -104,7 +104,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     };
 
     let store: Arc<dyn Store> = match &settings.database_url {
-        Some(url) => Arc::new(PostgresStore::connect(url, settings.database_max_connections).await?),
+        Some(url) => {
+            Arc::new(PostgresStore::connect(url, settings.database_max_connections).await?)
+        }
         None => Arc::new(SqliteStore::open(&settings.data_dir.join("hookgate.db"))?),
     };
     let metrics = Arc::new(metrics::Metrics::default());

@@ -18,8 +18,9 @@ use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::approval::may_proceed;
 use crate::now_ms;
 use crate::store::{
-    endpoint_status, message_status, protocol, CallbackAsked, CallbackEndpoint, CallbackEndpointChange,
-    CallbackMessage, CallbackMessageQuery, CallbackRequest, Delivery, DeliveryState,
+    endpoint_status, message_status, protocol, CallbackAsked, CallbackEndpoint,
+    CallbackEndpointChange, CallbackMessage, CallbackMessageQuery, CallbackRequest, Delivery,
+    DeliveryState,
 };
 
 /// Longest a producer may wait for a decision in one request.
@@ -376,7 +377,10 @@ async fn ask(
     };
 
     let wait = Duration::from_millis(body.wait_ms.unwrap_or(0));
-    Ok((StatusCode::OK, Json(ask_and_wait(&state, request, wait).await?)))
+    Ok((
+        StatusCode::OK,
+        Json(ask_and_wait(&state, request, wait).await?),
+    ))
 }
 
 /// Stores the question, hands its deliveries to the dispatcher, and waits

@@ -45,7 +45,9 @@ fn urls_json(urls: &Waas1Urls) -> Value {
 }
 
 async fn show(caller: OrgCaller, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(urls_json(&state.store.waas1_urls(caller.org_id).await?)))
+    Ok(Json(urls_json(
+        &state.store.waas1_urls(caller.org_id).await?,
+    )))
 }
 
 /// Each field: absent leaves the URL as it is, `null` removes it, a string
@@ -66,7 +68,9 @@ fn url_change(name: &str, value: Option<Value>) -> Result<Option<Option<String>>
             check_url(&url)?;
             Ok(Some(Some(url)))
         }
-        Some(_) => Err(ApiError::invalid(format!("{name} must be a URL string or null"))),
+        Some(_) => Err(ApiError::invalid(format!(
+            "{name} must be a URL string or null"
+        ))),
     }
 }
 
@@ -78,18 +82,27 @@ async fn update(
     let changes = [
         (
             Waas1Url::Notification,
-            url_change("transaction_notification_url", body.transaction_notification_url)?,
+            url_change(
+                "transaction_notification_url",
+                body.transaction_notification_url,
+            )?,
         ),
         (
             Waas1Url::Confirmation,
-            url_change("withdrawal_confirmation_url", body.withdrawal_confirmation_url)?,
+            url_change(
+                "withdrawal_confirmation_url",
+                body.withdrawal_confirmation_url,
+            )?,
         ),
     ];
 
     let mut urls = state.store.waas1_urls(caller.org_id.clone()).await?;
     for (which, change) in changes {
         if let Some(url) = change {
-            urls = state.store.set_waas1_url(caller.org_id.clone(), which, url, now_ms()).await?;
+            urls = state
+                .store
+                .set_waas1_url(caller.org_id.clone(), which, url, now_ms())
+                .await?;
         }
     }
     Ok(Json(urls_json(&urls)))
@@ -113,9 +126,13 @@ fn body_bytes(body: Value) -> Result<(Vec<u8>, Value), ApiError> {
         Value::Object(_) => Ok((to_python_json(&body), body)),
         Value::String(text) => match serde_json::from_str::<Value>(&text) {
             Ok(parsed @ Value::Object(_)) => Ok((text.into_bytes(), parsed)),
-            _ => Err(ApiError::invalid("body, given as a string, must hold a JSON object")),
+            _ => Err(ApiError::invalid(
+                "body, given as a string, must hold a JSON object",
+            )),
         },
-        _ => Err(ApiError::invalid("body must be a JSON object or a string holding one")),
+        _ => Err(ApiError::invalid(
+            "body must be a JSON object or a string holding one",
+        )),
     }
 }
 
@@ -178,7 +195,10 @@ async fn notify(
                 ));
             }
             let wait = Duration::from_millis(request.wait_ms.unwrap_or(0));
-            Ok((StatusCode::OK, Json(ask_and_wait(&state, question, wait).await?)))
+            Ok((
+                StatusCode::OK,
+                Json(ask_and_wait(&state, question, wait).await?),
+            ))
         }
         other => Err(ApiError::invalid(format!(
             "kind {other:?} is not one of transaction, withdrawal_confirmation"

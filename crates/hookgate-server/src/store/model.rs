@@ -164,12 +164,18 @@ pub enum DeliveryKind {
 impl DeliveryKind {
     /// Whether the answer decides an approval (`ok` or `deny`).
     pub fn asks_for_decision(self) -> bool {
-        matches!(self, DeliveryKind::Callback | DeliveryKind::Waas1Confirmation)
+        matches!(
+            self,
+            DeliveryKind::Callback | DeliveryKind::Waas1Confirmation
+        )
     }
 
     /// Whether it is WaaS 1.0 traffic (signed with secp256k1).
     pub fn is_waas1(self) -> bool {
-        matches!(self, DeliveryKind::Waas1Notification | DeliveryKind::Waas1Confirmation)
+        matches!(
+            self,
+            DeliveryKind::Waas1Notification | DeliveryKind::Waas1Confirmation
+        )
     }
 
     /// Name stored in the database.

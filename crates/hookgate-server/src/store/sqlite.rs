@@ -14,8 +14,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 use std::thread;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hookgate_protocol::envelope;
@@ -259,10 +259,7 @@ fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> std::result::Result<(), String> {
-        let version = self
-            .read(schema_version)
-            .await
-            .map_err(|e| e.to_string())?;
+        let version = self.read(schema_version).await.map_err(|e| e.to_string())?;
         if version != SCHEMA_VERSION {
             return Err(format!(
                 "schema is version {version}, this build needs {SCHEMA_VERSION}"
@@ -303,11 +300,13 @@ impl Store for SqliteStore {
     }
 
     async fn api_key_by_secret_hash(&self, secret_hash: String) -> Result<Option<ApiKey>> {
-        self.read(move |conn| api_key_where(conn, "secret_hash", &secret_hash)).await
+        self.read(move |conn| api_key_where(conn, "secret_hash", &secret_hash))
+            .await
     }
 
     async fn api_key_by_public_key(&self, public_key: String) -> Result<Option<ApiKey>> {
-        self.read(move |conn| api_key_where(conn, "public_key", &public_key)).await
+        self.read(move |conn| api_key_where(conn, "public_key", &public_key))
+            .await
     }
 
     async fn org(&self, org_id: String) -> Result<Option<Org>> {
@@ -453,7 +452,9 @@ impl Store for SqliteStore {
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
         self.read(move |conn| {
             let mut filter = Filter::new("org_id = ?", query.org_id);
-            filter.clauses.push("kind IN ('webhook', 'waas1_notification')".into());
+            filter
+                .clauses
+                .push("kind IN ('webhook', 'waas1_notification')".into());
             if let Some(endpoint_id) = query.endpoint_id {
                 filter.and("target_id = ?", endpoint_id);
             }
@@ -736,7 +737,10 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Occurrence>> {
         self.read(move |conn| {
-            let after = after.unwrap_or(Cursor { created: i64::MIN, row: i64::MIN });
+            let after = after.unwrap_or(Cursor {
+                created: i64::MIN,
+                row: i64::MIN,
+            });
             let mut statement = conn.prepare_cached(
                 "SELECT row_id, occurrence_id, event_type, data, created_ts FROM occurrences
                  WHERE org_id = ?1 AND (created_ts, row_id) > (?2, ?3) AND data IS NOT NULL
@@ -747,7 +751,10 @@ impl Store for SqliteStore {
                 |r| {
                     let created: i64 = r.get(4)?;
                     Ok(Occurrence {
-                        cursor: Cursor { created, row: r.get(0)? },
+                        cursor: Cursor {
+                            created,
+                            row: r.get(0)?,
+                        },
                         occurrence_id: r.get(1)?,
                         event_type: r.get(2)?,
                         data: r.get(3)?,
@@ -794,7 +801,9 @@ impl Store for SqliteStore {
                 endpoint_status::ACTIVE
             ])?;
 
-            let Some(url) = url else { return load_waas1_urls(conn, &org_id) };
+            let Some(url) = url else {
+                return load_waas1_urls(conn, &org_id);
+            };
             let id = new_id();
             match which {
                 Waas1Url::Notification => {
@@ -804,7 +813,13 @@ impl Store for SqliteStore {
                          VALUES (?1, ?2, ?3, '[]', ?4, 'WaaS 1.0 transaction notifications',
                              ?5, ?5, 'waas1')",
                     )?
-                    .execute(params![id, org_id, url, endpoint_status::ACTIVE, now])?;
+                    .execute(params![
+                        id,
+                        org_id,
+                        url,
+                        endpoint_status::ACTIVE,
+                        now
+                    ])?;
                 }
                 Waas1Url::Confirmation => {
                     let endpoint = CallbackEndpoint {
@@ -826,11 +841,9 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn notify_waas1(
-        &self,
-        notification: Waas1Notification,
-    ) -> Result<Option<Waas1Notified>> {
-        self.write(move |conn| notify_waas1_in(conn, notification)).await
+    async fn notify_waas1(&self, notification: Waas1Notification) -> Result<Option<Waas1Notified>> {
+        self.write(move |conn| notify_waas1_in(conn, notification))
+            .await
     }
 
     async fn occurrence_cursor(
@@ -845,7 +858,10 @@ impl Store for SqliteStore {
                      WHERE occurrence_id = ?1 AND org_id = ?2",
                 )?
                 .query_row([occurrence_id, org_id], |r| {
-                    Ok(Cursor { created: r.get(0)?, row: r.get(1)? })
+                    Ok(Cursor {
+                        created: r.get(0)?,
+                        row: r.get(1)?,
+                    })
                 })
                 .optional()?)
         })
@@ -897,7 +913,14 @@ impl Store for SqliteStore {
     async fn search_events(&self, search: EventSearch) -> Result<Slice<Delivery>> {
         self.read(move |conn| {
             let branches = event_search_branches(&search);
-            slice(conn, "deliveries", DELIVERY_COLUMNS, branches, &search.page, delivery_from_row)
+            slice(
+                conn,
+                "deliveries",
+                DELIVERY_COLUMNS,
+                branches,
+                &search.page,
+                delivery_from_row,
+            )
         })
         .await
     }
@@ -909,7 +932,14 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let branches = callback_search_branches(&search);
             let table = "callback_messages";
-            slice(conn, table, MESSAGE_COLUMNS, branches, &search.page, message_from_row)
+            slice(
+                conn,
+                table,
+                MESSAGE_COLUMNS,
+                branches,
+                &search.page,
+                message_from_row,
+            )
         })
         .await
     }
@@ -1763,12 +1793,18 @@ fn refuse_cross_protocol_url(
              WHERE org_id = ?1 AND url = ?2 AND status = ?3 AND protocol <> ?4
              LIMIT 1",
         )?
-        .query_row(params![org_id, url, endpoint_status::ACTIVE, wanted], |r| r.get(0))
+        .query_row(params![org_id, url, endpoint_status::ACTIVE, wanted], |r| {
+            r.get(0)
+        })
         .optional()?;
     match clash {
         Some(other) => Err(Error::Conflict(format!(
             "{url} already receives {} traffic; use a separate URL for each API generation",
-            if other == protocol::WAAS1 { "WaaS 1.0" } else { "WaaS 2.0" }
+            if other == protocol::WAAS1 {
+                "WaaS 1.0"
+            } else {
+                "WaaS 2.0"
+            }
         ))),
         None => Ok(()),
     }
@@ -1801,7 +1837,9 @@ fn load_waas1_urls(conn: &Connection, org_id: &str) -> Result<Waas1Urls> {
     );
     let notification = conn
         .prepare_cached(&sql)?
-        .query_row([org_id, endpoint_status::ACTIVE], |r| Ok(endpoint_from_row(r)))
+        .query_row([org_id, endpoint_status::ACTIVE], |r| {
+            Ok(endpoint_from_row(r))
+        })
         .optional()?
         .transpose()?
         .map(|(_, e)| e);
@@ -1812,11 +1850,16 @@ fn load_waas1_urls(conn: &Connection, org_id: &str) -> Result<Waas1Urls> {
     );
     let confirmation = conn
         .prepare_cached(&sql)?
-        .query_row([org_id, endpoint_status::ACTIVE], |r| Ok(callback_endpoint_from_row(r)))
+        .query_row([org_id, endpoint_status::ACTIVE], |r| {
+            Ok(callback_endpoint_from_row(r))
+        })
         .optional()?
         .transpose()?
         .map(|(_, e)| e);
-    Ok(Waas1Urls { notification, confirmation })
+    Ok(Waas1Urls {
+        notification,
+        confirmation,
+    })
 }
 
 fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waas1Notified>> {
@@ -1832,7 +1875,12 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
         "INSERT INTO occurrences (occurrence_id, org_id, event_type, idempotency_key, created_ts)
          VALUES (?1, ?2, ?3, NULL, ?4)",
     )?
-    .execute(params![occurrence_id, n.org_id, WAAS1_NOTIFICATION_TYPE, n.now])?;
+    .execute(params![
+        occurrence_id,
+        n.org_id,
+        WAAS1_NOTIFICATION_TYPE,
+        n.now
+    ])?;
 
     let (lease_owner, next_attempt_at) = match &n.lease {
         Some((owner, until)) => (Some(owner.as_str()), *until),
@@ -1874,7 +1922,11 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
         })
         .into_iter()
         .collect();
-    Ok(Some(Waas1Notified { event_id, endpoint_id: endpoint.endpoint_id, jobs }))
+    Ok(Some(Waas1Notified {
+        event_id,
+        endpoint_id: endpoint.endpoint_id,
+        jobs,
+    }))
 }
 
 /// The `type` WaaS 1.0 transaction notifications are listed under.
@@ -2016,7 +2068,13 @@ fn slice<T>(
         while let Some(row) = rows.next()? {
             let (row_id, item) = from_row(row)?;
             let created: i64 = row.get("created_ts")?;
-            items.push((Cursor { created, row: row_id }, item));
+            items.push((
+                Cursor {
+                    created,
+                    row: row_id,
+                },
+                item,
+            ));
         }
     }
 
