@@ -151,6 +151,18 @@ async fn publish_for(
     accepted
 }
 
+/// Drops the test's database when the test ends, passed or not.
+struct DropDatabase {
+    admin: String,
+    name: String,
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        drop_database(&self.admin, &self.name);
+    }
+}
+
 fn median_latency(seen: &Seen, events: &[(String, Instant)]) -> i64 {
     let mut latencies: Vec<i64> = events
         .iter()
@@ -167,6 +179,10 @@ async fn three_nodes_share_deliveries_and_survive_losing_one() {
         return;
     };
     let (database_url, database) = fresh_database(&admin_url);
+    let _database = DropDatabase {
+        admin: admin_url.clone(),
+        name: database,
+    };
     let dir = TempDir::new("cluster");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let hook_url = start_receiver(seen.clone()).await;
@@ -251,7 +267,5 @@ async fn three_nodes_share_deliveries_and_survive_losing_one() {
         "latency after recovery ({recovered} ms) is far above the baseline ({baseline} ms)"
     );
     drop(seen);
-
     drop(nodes);
-    drop_database(&admin_url, &database);
 }
