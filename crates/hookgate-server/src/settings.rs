@@ -164,25 +164,29 @@ impl Default for DeliverySettings {
     }
 }
 
-/// `HOOKGATE_*` variables that configure the command-line client, not the
-/// server, so that one shell can run both (`HOOKGATE_ADMIN_TOKEN` is shared:
-/// the client uses the token the server is given).
-const CLIENT_VARIABLES: &[&str] = &[
-    "server",
-    "api_key",
-    "api_private_key",
-    "profile",
-    "profile_file",
-    "output",
-];
+/// The settings' top-level names, as `HOOKGATE_<NAME>` (or
+/// `HOOKGATE_<NAME>__<FIELD>`) variables may set them. Any other `HOOKGATE_*`
+/// variable (the command line's `HOOKGATE_SERVER`, the test suite's
+/// `HOOKGATE_TEST_*`, a typo) is not a setting: it is left out, and
+/// [`Settings::unused_environment`] names it so that `serve` can say so.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
-/// Prefix of the `HOOKGATE_TEST_*` variables that configure the test suite
-/// (such as `HOOKGATE_TEST_DATABASE_URL`), which servers it starts inherit.
-const TEST_VARIABLES: &str = "test_";
+/// Whether an environment key (after the prefix, lowercased, `__` split into
+/// dots) names a setting.
+fn names_a_setting(key: &str, names: &[String]) -> bool {
+    let top = key.split('.').next().unwrap_or_default();
+    names.iter().any(|name| name == top)
+}
 
 impl Settings {
     /// Reads `file` (when given), then the environment, over the defaults.
     pub fn load(file: Option<&Path>) -> Result<Self> {
+        let names = setting_names();
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -197,18 +201,27 @@ impl Settings {
             .merge(
                 Env::prefixed("HOOKGATE_")
                     .split("__")
-                    .ignore(&["config"])
-                    .ignore(CLIENT_VARIABLES)
-                    .filter(|key| {
-                        !key.as_str()
-                            .to_ascii_lowercase()
-                            .starts_with(TEST_VARIABLES)
-                    }),
+                    .filter(move |key| names_a_setting(key.as_str(), &names)),
             )
             .extract()
             .map_err(|e| Error::Settings(e.to_string()))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The `HOOKGATE_*` environment variables that name no setting (other
+    /// than `HOOKGATE_CONFIG`), which [`Settings::load`] leaves out.
+    pub fn unused_environment() -> Vec<String> {
+        let names = setting_names();
+        std::env::vars()
+            .filter_map(|(name, _)| {
+                let key = name
+                    .strip_prefix("HOOKGATE_")?
+                    .to_ascii_lowercase()
+                    .replace("__", ".");
+                (key != "config" && !names_a_setting(&key, &names)).then_some(name)
+            })
+            .collect()
     }
 
     /// Checks what the types alone cannot.

@@ -30,6 +30,17 @@ use crate::client::{ApiClient, Credential};
 use crate::exit::usage;
 
 /// Connection flags shared by every command that talks to a server.
+/// The environment variables the command line reads (beside the server's
+/// `HOOKGATE_*` settings), so that one shell can run both.
+pub const ENVIRONMENT: &[&str] = &[
+    "HOOKGATE_PROFILE_FILE",
+    "HOOKGATE_PROFILE",
+    "HOOKGATE_SERVER",
+    "HOOKGATE_API_KEY",
+    "HOOKGATE_API_PRIVATE_KEY",
+    "HOOKGATE_OUTPUT",
+];
+
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct ConnectionArgs {
     /// Profile file (TOML) [default: ~/.config/hookgate/profiles.toml].

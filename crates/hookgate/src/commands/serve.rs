@@ -43,6 +43,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         settings.validate()?;
     }
     super::init_logging(&settings.log);
+    for name in Settings::unused_environment() {
+        let is_client_variable = crate::profile::ENVIRONMENT.contains(&name.as_str());
+        if !is_client_variable && !name.starts_with("HOOKGATE_TEST_") {
+            tracing::warn!("{name} names no server setting and is ignored");
+        }
+    }
 
     let server = hookgate_server::start(settings.clone())
         .await
