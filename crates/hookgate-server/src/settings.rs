@@ -180,7 +180,7 @@ fn setting_names() -> Vec<String> {
 /// dots) names a setting.
 fn names_a_setting(key: &str, names: &[String]) -> bool {
     let top = key.split('.').next().unwrap_or_default();
-    names.iter().any(|name| name == top)
+    names.iter().any(|name| name.eq_ignore_ascii_case(top))
 }
 
 impl Settings {

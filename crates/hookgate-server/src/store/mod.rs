@@ -15,6 +15,7 @@
 
 mod model;
 mod postgres;
+mod query;
 mod sqlite;
 
 pub use model::*;

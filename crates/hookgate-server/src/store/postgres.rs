@@ -45,6 +45,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
 use tokio::sync::{broadcast, mpsc};
 
+use super::query::{self, finish_page, merge_branches, Bind, Filter, Part, Window};
 use super::sqlite::WAAS1_NOTIFICATION_TYPE;
 use super::*;
 use crate::error::{Error, Result};
@@ -529,26 +530,15 @@ impl Store for PostgresStore {
     }
 
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
-        let mut filter = Filter::new("org_id = ?", query.org_id);
-        filter.raw("kind IN ('webhook', 'waas1_notification')");
-        if let Some(endpoint_id) = query.endpoint_id {
-            filter.and("target_id = ?", endpoint_id);
-        }
-        if !query.states.is_empty() {
-            let states: Vec<String> = query.states.iter().map(|s| s.as_str().to_owned()).collect();
-            filter.and("state = ANY(?)", states);
-        }
-        if let Some(event_type) = query.event_type {
-            filter.and("event_type = ?", event_type);
-        }
-        add_time_range(&mut filter, query.created_from, query.created_until);
+        let request = query.page.clone();
+        let filter = query::event_list(query);
         let mut conn = self.pool.acquire().await?;
         page(
             &mut conn,
             "deliveries",
             DELIVERY_COLUMNS,
             filter,
-            &query.page,
+            &request,
             delivery_from_row,
         )
         .await
@@ -764,19 +754,15 @@ impl Store for PostgresStore {
         &self,
         query: CallbackMessageQuery,
     ) -> Result<Page<CallbackMessage>> {
-        let mut filter = Filter::new("org_id = ?", query.org_id);
-        filter.any_of("message_id", query.message_ids);
-        filter.any_of("request_id", query.request_ids);
-        filter.any_of("transaction_id", query.transaction_ids);
-        filter.any_of("wallet_id", query.wallet_ids);
-        filter.any_of("status", query.statuses);
+        let request = query.page.clone();
+        let filter = query::message_list(query);
         let mut conn = self.pool.acquire().await?;
         page(
             &mut conn,
             "callback_messages",
             MESSAGE_COLUMNS,
             filter,
-            &query.page,
+            &request,
             message_from_row,
         )
         .await
@@ -980,7 +966,7 @@ impl Store for PostgresStore {
     }
 
     async fn search_events(&self, search: EventSearch) -> Result<Slice<Delivery>> {
-        let branches = event_search_branches(&search);
+        let branches = query::event_search_branches(&search);
         let mut conn = self.pool.acquire().await?;
         slice(
             &mut conn,
@@ -997,7 +983,7 @@ impl Store for PostgresStore {
         &self,
         search: CallbackSearch,
     ) -> Result<Slice<CallbackMessage>> {
-        let branches = callback_search_branches(&search);
+        let branches = query::callback_search_branches(&search);
         let mut conn = self.pool.acquire().await?;
         slice(
             &mut conn,
@@ -1564,121 +1550,57 @@ fn delivery_from_row(r: &PgRow) -> Result<(i64, Delivery)> {
     ))
 }
 
-/// A value bound into a [`Filter`].
-#[derive(Clone)]
-enum Value {
-    Text(String),
-    Int(i64),
-    Texts(Vec<String>),
-}
-
-impl From<String> for Value {
-    fn from(text: String) -> Self {
-        Value::Text(text)
-    }
-}
-
-impl From<i64> for Value {
-    fn from(number: i64) -> Self {
-        Value::Int(number)
-    }
-}
-
-impl From<Vec<String>> for Value {
-    fn from(texts: Vec<String>) -> Self {
-        Value::Texts(texts)
-    }
-}
-
-/// A WHERE clause built from parts: each `?` in a part takes the next of
-/// its values.
-#[derive(Clone)]
-struct Filter {
-    parts: Vec<(String, Vec<Value>)>,
-}
-
-impl Filter {
-    fn new(clause: &str, value: impl Into<Value>) -> Self {
-        Self {
-            parts: vec![(clause.into(), vec![value.into()])],
+/// Appends `filter` in PostgreSQL's SQL to `query`, binding its values.
+fn push_filter(filter: &Filter, query: &mut QueryBuilder<'static, Postgres>) {
+    for (n, part) in filter.parts.iter().enumerate() {
+        if n > 0 {
+            query.push(" AND ");
         }
-    }
-
-    fn and(&mut self, clause: &str, value: impl Into<Value>) {
-        self.parts.push((clause.into(), vec![value.into()]));
-    }
-
-    fn raw(&mut self, clause: &str) {
-        self.parts.push((clause.into(), Vec::new()));
-    }
-
-    /// `column = ANY(values)`, when there are values.
-    fn any_of(&mut self, column: &str, values: Vec<String>) {
-        if !values.is_empty() {
-            self.and(&format!("{column} = ANY(?)"), values);
-        }
-    }
-
-    /// Appends the clause, joined with AND, binding its values.
-    fn push_to(&self, query: &mut QueryBuilder<'static, Postgres>) {
-        for (n, (clause, values)) in self.parts.iter().enumerate() {
-            if n > 0 {
-                query.push(" AND ");
-            }
-            let mut values = values.iter();
-            let mut pieces = clause.split('?').peekable();
-            while let Some(piece) = pieces.next() {
-                query.push(piece);
-                if pieces.peek().is_some() {
-                    match values.next().cloned() {
-                        Some(Value::Text(text)) => query.push_bind(text),
-                        Some(Value::Int(number)) => query.push_bind(number),
-                        Some(Value::Texts(texts)) => query.push_bind(texts),
-                        None => query.push("NULL"),
-                    };
+        match part {
+            Part::Clause(clause, binds) => {
+                let mut binds = binds.iter();
+                let mut pieces = clause.split('?').peekable();
+                while let Some(piece) = pieces.next() {
+                    query.push(piece);
+                    if pieces.peek().is_some() {
+                        match binds.next().cloned() {
+                            Some(Bind::Text(text)) => query.push_bind(text),
+                            Some(Bind::Int(number)) => query.push_bind(number),
+                            None => query.push("NULL"),
+                        };
+                    }
                 }
             }
+            Part::AnyOf(column, options) => {
+                query.push(format!("{column} = ANY("));
+                query.push_bind(options.clone());
+                query.push(")");
+            }
         }
     }
 }
 
-fn add_time_range(filter: &mut Filter, from: Option<i64>, until: Option<i64>) {
-    if let Some(from) = from {
-        filter.and("created_ts >= ?", from);
-    }
-    if let Some(until) = until {
-        filter.and("created_ts < ?", until);
-    }
-}
-
-/// The newest-first `SELECT` of one page of `table` under `filter`.
+/// The `SELECT` of one [`Window`] of `table` under `filter`.
 fn page_query(
     table: &str,
     columns: &str,
     filter: &Filter,
-    request: &PageRequest,
-    limit: usize,
+    window: &Window,
 ) -> QueryBuilder<'static, Postgres> {
-    let backwards = request.before.is_some() && request.after.is_none();
-    let order = if backwards { "ASC" } else { "DESC" };
     let mut query = QueryBuilder::new(format!("SELECT {columns} FROM {table} WHERE "));
-    filter.push_to(&mut query);
-    let bound = match (request.after, request.before) {
-        (Some(cursor), _) => Some(("<", cursor)),
-        (None, Some(cursor)) => Some((">", cursor)),
-        (None, None) => None,
-    };
-    if let Some((op, cursor)) = bound {
+    push_filter(filter, &mut query);
+    if let Some((op, cursor)) = window.bound {
         query.push(format!(" AND (created_ts, row_id) {op} ("));
         query.push_bind(cursor.created);
         query.push(", ");
         query.push_bind(cursor.row);
         query.push(")");
     }
+    let order = window.order;
     query.push(format!(
         " ORDER BY created_ts {order}, row_id {order} LIMIT "
     ));
-    query.push_bind(limit as i64 + 1);
+    query.push_bind(window.fetch());
     query
 }
 
@@ -1704,30 +1626,6 @@ async fn page_items<T>(
         .collect()
 }
 
-/// Orders, trims and labels fetched items as the page the request asked
-/// for: items, cursor of the newer page, cursor of the older page.
-#[allow(clippy::type_complexity)]
-fn finish_page<T>(
-    mut items: Vec<(Cursor, T)>,
-    request: &PageRequest,
-    limit: usize,
-) -> (Vec<T>, Option<Cursor>, Option<Cursor>) {
-    let backwards = request.before.is_some() && request.after.is_none();
-    let more = items.len() > limit;
-    items.truncate(limit);
-    if backwards {
-        items.reverse();
-    }
-    let (has_newer, has_older) = if backwards {
-        (more, true)
-    } else {
-        (request.after.is_some(), more)
-    };
-    let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
-    let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
-    (items.into_iter().map(|(_, i)| i).collect(), before, after)
-}
-
 /// One newest-first page of `table`, with the total count of the filter.
 async fn page<T>(
     conn: &mut PgConnection,
@@ -1738,13 +1636,13 @@ async fn page<T>(
     from_row: fn(&PgRow) -> Result<(i64, T)>,
 ) -> Result<Page<T>> {
     let mut count = QueryBuilder::new(format!("SELECT COUNT(*) FROM {table} WHERE "));
-    filter.push_to(&mut count);
+    push_filter(&filter, &mut count);
     let total_count: i64 = count.build_query_scalar().fetch_one(&mut *conn).await?;
 
-    let limit = request.limit.clamp(1, 50);
-    let query = page_query(table, columns, &filter, request, limit);
-    let items = page_items(conn, query, from_row).await?;
-    let (items, before, after) = finish_page(items, request, limit);
+    let window = Window::of(request);
+    let query = page_query(table, columns, &filter, &window);
+    let rows = page_items(conn, query, from_row).await?;
+    let (items, before, after) = finish_page(rows, request, &window);
     Ok(Page {
         items,
         before,
@@ -1764,110 +1662,19 @@ async fn slice<T>(
     request: &PageRequest,
     from_row: fn(&PgRow) -> Result<(i64, T)>,
 ) -> Result<Slice<T>> {
-    let limit = request.limit.clamp(1, 50);
-    let backwards = request.before.is_some() && request.after.is_none();
-    let mut items = Vec::new();
+    let window = Window::of(request);
+    let mut rows = Vec::new();
     for filter in &branches {
-        let query = page_query(table, columns, filter, request, limit);
-        items.extend(page_items(&mut *conn, query, from_row).await?);
+        let query = page_query(table, columns, filter, &window);
+        rows.extend(page_items(&mut *conn, query, from_row).await?);
     }
-
-    let key = |c: &Cursor| (c.created, c.row);
-    if backwards {
-        items.sort_by_key(|(c, _)| key(c));
-    } else {
-        items.sort_by_key(|(c, _)| std::cmp::Reverse(key(c)));
-    }
-    let (items, before, after) = finish_page(items, request, limit);
+    merge_branches(&mut rows, &window);
+    let (items, before, after) = finish_page(rows, request, &window);
     Ok(Slice {
         items,
         before,
         after,
     })
-}
-
-/// The kinds of delivery that the event lists show.
-const EVENT_KINDS: [DeliveryKind; 2] = [DeliveryKind::Webhook, DeliveryKind::Waas1Notification];
-
-/// The portal's event search as one filter per (kind, state) pair, each an
-/// equality on the leading columns of an index ordered by creation.
-fn event_search_branches(search: &EventSearch) -> Vec<Filter> {
-    let states: Vec<Option<DeliveryState>> = if search.states.is_empty() {
-        vec![None]
-    } else {
-        search.states.iter().copied().map(Some).collect()
-    };
-    let mut branches = Vec::new();
-    for kind in EVENT_KINDS {
-        for state in &states {
-            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
-            filter.and("kind = ?", kind.as_str().to_owned());
-            if let Some(state) = state {
-                filter.and("state = ?", state.as_str().to_owned());
-            }
-            if let Some(event_type) = &search.event_type {
-                filter.and("event_type = ?", event_type.clone());
-            }
-            if let Some(event_id) = &search.event_id {
-                filter.and("delivery_id = ?", event_id.clone());
-            }
-            if let Some(text) = &search.url_contains {
-                filter.parts.push((
-                    "target_id IN (SELECT endpoint_id FROM endpoints
-                         WHERE org_id = ? AND url LIKE ? ESCAPE '\\')"
-                        .into(),
-                    vec![search.org_id.clone().into(), like_pattern(text).into()],
-                ));
-            }
-            add_time_range(&mut filter, search.created_from, search.created_until);
-            branches.push(filter);
-        }
-    }
-    branches
-}
-
-/// The portal's callback message search, one branch per status.
-fn callback_search_branches(search: &CallbackSearch) -> Vec<Filter> {
-    let statuses: Vec<Option<&String>> = if search.statuses.is_empty() {
-        vec![None]
-    } else {
-        search.statuses.iter().map(Some).collect()
-    };
-    statuses
-        .into_iter()
-        .map(|status| {
-            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
-            if let Some(status) = status {
-                filter.and("status = ?", status.clone());
-            }
-            let ids = [
-                ("message_id = ?", &search.message_id),
-                ("transaction_id = ?", &search.transaction_id),
-                ("request_id = ?", &search.request_id),
-                ("wallet_id = ?", &search.wallet_id),
-            ];
-            for (clause, value) in ids {
-                if let Some(value) = value {
-                    filter.and(clause, value.clone());
-                }
-            }
-            add_time_range(&mut filter, search.created_from, search.created_until);
-            filter
-        })
-        .collect()
-}
-
-/// A `LIKE` pattern matching `text` anywhere, its wildcards taken literally.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 async fn ask_in(conn: &mut PgConnection, request: CallbackRequest) -> Result<CallbackAsked> {

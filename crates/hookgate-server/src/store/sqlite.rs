@@ -23,6 +23,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::query::{self, finish_page, merge_branches, Bind, Filter, Part, Window};
 use super::*;
 use crate::error::{Error, Result};
 
@@ -451,35 +452,14 @@ impl Store for SqliteStore {
 
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
         self.read(move |conn| {
-            let mut filter = Filter::new("org_id = ?", query.org_id);
-            filter
-                .clauses
-                .push("kind IN ('webhook', 'waas1_notification')".into());
-            if let Some(endpoint_id) = query.endpoint_id {
-                filter.and("target_id = ?", endpoint_id);
-            }
-            if !query.states.is_empty() {
-                let marks = vec!["?"; query.states.len()].join(", ");
-                filter.clauses.push(format!("state IN ({marks})"));
-                for state in query.states {
-                    filter.values.push(SqlValue::Text(state.as_str().into()));
-                }
-            }
-            if let Some(event_type) = query.event_type {
-                filter.and("event_type = ?", event_type);
-            }
-            if let Some(from) = query.created_from {
-                filter.and("created_ts >= ?", from);
-            }
-            if let Some(until) = query.created_until {
-                filter.and("created_ts < ?", until);
-            }
+            let request = query.page.clone();
+            let filter = query::event_list(query);
             page(
                 conn,
                 "deliveries",
                 DELIVERY_COLUMNS,
                 filter,
-                &query.page,
+                &request,
                 delivery_from_row,
             )
         })
@@ -686,18 +666,14 @@ impl Store for SqliteStore {
         query: CallbackMessageQuery,
     ) -> Result<Page<CallbackMessage>> {
         self.read(move |conn| {
-            let mut filter = Filter::new("org_id = ?", query.org_id);
-            filter.any_of("message_id", query.message_ids);
-            filter.any_of("request_id", query.request_ids);
-            filter.any_of("transaction_id", query.transaction_ids);
-            filter.any_of("wallet_id", query.wallet_ids);
-            filter.any_of("status", query.statuses);
+            let request = query.page.clone();
+            let filter = query::message_list(query);
             page(
                 conn,
                 "callback_messages",
                 MESSAGE_COLUMNS,
                 filter,
-                &query.page,
+                &request,
                 message_from_row,
             )
         })
@@ -912,7 +888,7 @@ impl Store for SqliteStore {
 
     async fn search_events(&self, search: EventSearch) -> Result<Slice<Delivery>> {
         self.read(move |conn| {
-            let branches = event_search_branches(&search);
+            let branches = query::event_search_branches(&search);
             slice(
                 conn,
                 "deliveries",
@@ -930,7 +906,7 @@ impl Store for SqliteStore {
         search: CallbackSearch,
     ) -> Result<Slice<CallbackMessage>> {
         self.read(move |conn| {
-            let branches = callback_search_branches(&search);
+            let branches = query::callback_search_branches(&search);
             let table = "callback_messages";
             slice(
                 conn,
@@ -1418,81 +1394,57 @@ fn delivery_from_row(r: &Row<'_>) -> Result<(i64, Delivery)> {
     ))
 }
 
-/// A WHERE clause built from parts, with its values.
-struct Filter {
-    clauses: Vec<String>,
-    values: Vec<SqlValue>,
-}
-
-impl Filter {
-    fn new(clause: &str, value: impl Into<SqlValue>) -> Self {
-        Self {
-            clauses: vec![clause.into()],
-            values: vec![value.into()],
+/// A [`Filter`] in SQLite's SQL, with its values in order.
+fn render(filter: &Filter) -> (String, Vec<SqlValue>) {
+    let mut clauses = Vec::with_capacity(filter.parts.len());
+    let mut values = Vec::new();
+    for part in &filter.parts {
+        match part {
+            Part::Clause(clause, binds) => {
+                clauses.push(clause.clone());
+                values.extend(binds.iter().map(|bind| match bind {
+                    Bind::Text(text) => SqlValue::Text(text.clone()),
+                    Bind::Int(number) => SqlValue::Integer(*number),
+                }));
+            }
+            Part::AnyOf(column, options) => {
+                let marks = vec!["?"; options.len()].join(", ");
+                clauses.push(format!("{column} IN ({marks})"));
+                values.extend(options.iter().cloned().map(SqlValue::Text));
+            }
         }
     }
-
-    fn and(&mut self, clause: &str, value: impl Into<SqlValue>) {
-        self.clauses.push(clause.into());
-        self.values.push(value.into());
-    }
-
-    /// `column IN (values)`, when there are values.
-    fn any_of(&mut self, column: &str, values: Vec<String>) {
-        if values.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        self.clauses.push(format!("{column} IN ({marks})"));
-        self.values.extend(values.into_iter().map(SqlValue::Text));
-    }
-
-    fn sql(&self) -> String {
-        self.clauses.join(" AND ")
-    }
+    (clauses.join(" AND "), values)
 }
 
-/// One newest-first page of `table`, with the total count of the filter.
-fn page<T>(
+/// Reads the rows of one [`Window`] of `table` under `filter`, as
+/// (cursor, item), in the window's order.
+fn window_rows<T>(
     conn: &Connection,
     table: &str,
     columns: &str,
-    filter: Filter,
-    request: &PageRequest,
+    filter: &Filter,
+    window: &Window,
     from_row: fn(&Row<'_>) -> Result<(i64, T)>,
-) -> Result<Page<T>> {
-    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {}", filter.sql());
-    let total_count: u64 = conn
-        .prepare_cached(&count_sql)?
-        .query_row(params_from_iter(&filter.values), |r| r.get(0))?;
-
-    let limit = request.limit.clamp(1, 50);
-    let mut values = filter.values.clone();
-    let mut where_sql = filter.sql();
-    let backwards = request.before.is_some() && request.after.is_none();
-    let order = if backwards { "ASC" } else { "DESC" };
-    if let Some(cursor) = request.after {
-        where_sql.push_str(" AND (created_ts, row_id) < (?, ?)");
-        values.extend([
-            SqlValue::Integer(cursor.created),
-            SqlValue::Integer(cursor.row),
-        ]);
-    } else if let Some(cursor) = request.before {
-        where_sql.push_str(" AND (created_ts, row_id) > (?, ?)");
+) -> Result<Vec<(Cursor, T)>> {
+    let (mut where_sql, mut values) = render(filter);
+    if let Some((op, cursor)) = window.bound {
+        where_sql.push_str(&format!(" AND (created_ts, row_id) {op} (?, ?)"));
         values.extend([
             SqlValue::Integer(cursor.created),
             SqlValue::Integer(cursor.row),
         ]);
     }
-    values.push(SqlValue::Integer(limit as i64 + 1));
-
+    values.push(SqlValue::Integer(window.fetch()));
+    let order = window.order;
     let sql = format!(
         "SELECT {columns} FROM {table} WHERE {where_sql}
          ORDER BY created_ts {order}, row_id {order} LIMIT ?"
     );
+
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query(params_from_iter(values))?;
-    let mut items: Vec<(Cursor, T)> = Vec::new();
+    let mut items = Vec::new();
     while let Some(row) = rows.next()? {
         let (row_id, item) = from_row(row)?;
         let created: i64 = row.get("created_ts")?;
@@ -1504,22 +1456,29 @@ fn page<T>(
             item,
         ));
     }
+    Ok(items)
+}
 
-    let more = items.len() > limit;
-    items.truncate(limit);
-    if backwards {
-        items.reverse();
-    }
+/// One newest-first page of `table`, with the total count of the filter.
+fn page<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    filter: Filter,
+    request: &PageRequest,
+    from_row: fn(&Row<'_>) -> Result<(i64, T)>,
+) -> Result<Page<T>> {
+    let (where_sql, values) = render(&filter);
+    let count_sql = format!("SELECT COUNT(*) FROM {table} WHERE {where_sql}");
+    let total_count: u64 = conn
+        .prepare_cached(&count_sql)?
+        .query_row(params_from_iter(values), |r| r.get(0))?;
 
-    let (has_newer, has_older) = if backwards {
-        (more, true)
-    } else {
-        (request.after.is_some(), more)
-    };
-    let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
-    let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
+    let window = Window::of(request);
+    let rows = window_rows(conn, table, columns, &filter, &window, from_row)?;
+    let (items, before, after) = finish_page(rows, request, &window);
     Ok(Page {
-        items: items.into_iter().map(|(_, i)| i).collect(),
+        items,
         before,
         after,
         total_count,
@@ -1932,101 +1891,6 @@ fn notify_waas1_in(conn: &Connection, n: Waas1Notification) -> Result<Option<Waa
 /// The `type` WaaS 1.0 transaction notifications are listed under.
 pub const WAAS1_NOTIFICATION_TYPE: &str = "waas1.transaction_notification";
 
-/// The kinds of delivery that the event lists show.
-const EVENT_KINDS: [DeliveryKind; 2] = [DeliveryKind::Webhook, DeliveryKind::Waas1Notification];
-
-/// The portal's event search as one filter per (kind, state) pair: each
-/// is an equality on the leading columns of an index ordered by creation,
-/// so every branch stops after one page however many rows match.
-fn event_search_branches(search: &EventSearch) -> Vec<Filter> {
-    let states: Vec<Option<DeliveryState>> = if search.states.is_empty() {
-        vec![None]
-    } else {
-        search.states.iter().copied().map(Some).collect()
-    };
-    let mut branches = Vec::new();
-    for kind in EVENT_KINDS {
-        for state in &states {
-            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
-            filter.and("kind = ?", kind.as_str().to_owned());
-            if let Some(state) = state {
-                filter.and("state = ?", state.as_str().to_owned());
-            }
-            if let Some(event_type) = &search.event_type {
-                filter.and("event_type = ?", event_type.clone());
-            }
-            if let Some(event_id) = &search.event_id {
-                filter.and("delivery_id = ?", event_id.clone());
-            }
-            if let Some(text) = &search.url_contains {
-                filter.clauses.push(
-                    "target_id IN (SELECT endpoint_id FROM endpoints
-                         WHERE org_id = ? AND url LIKE ? ESCAPE '\\')"
-                        .into(),
-                );
-                filter.values.push(search.org_id.clone().into());
-                filter.values.push(like_pattern(text).into());
-            }
-            add_time_range(&mut filter, search.created_from, search.created_until);
-            branches.push(filter);
-        }
-    }
-    branches
-}
-
-/// The portal's callback message search, one branch per status.
-fn callback_search_branches(search: &CallbackSearch) -> Vec<Filter> {
-    let statuses: Vec<Option<&String>> = if search.statuses.is_empty() {
-        vec![None]
-    } else {
-        search.statuses.iter().map(Some).collect()
-    };
-    statuses
-        .into_iter()
-        .map(|status| {
-            let mut filter = Filter::new("org_id = ?", search.org_id.clone());
-            if let Some(status) = status {
-                filter.and("status = ?", status.clone());
-            }
-            let ids = [
-                ("message_id = ?", &search.message_id),
-                ("transaction_id = ?", &search.transaction_id),
-                ("request_id = ?", &search.request_id),
-                ("wallet_id = ?", &search.wallet_id),
-            ];
-            for (clause, value) in ids {
-                if let Some(value) = value {
-                    filter.and(clause, value.clone());
-                }
-            }
-            add_time_range(&mut filter, search.created_from, search.created_until);
-            filter
-        })
-        .collect()
-}
-
-fn add_time_range(filter: &mut Filter, from: Option<i64>, until: Option<i64>) {
-    if let Some(from) = from {
-        filter.and("created_ts >= ?", from);
-    }
-    if let Some(until) = until {
-        filter.and("created_ts < ?", until);
-    }
-}
-
-/// A `LIKE` pattern matching `text` anywhere, its wildcards taken literally.
-fn like_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// One newest-first page of `table` matching any of `branches` (which must
 /// not overlap), found by cursor alone: each branch reads at most a page
 /// and one row more, and the branches are merged.
@@ -2038,67 +1902,17 @@ fn slice<T>(
     request: &PageRequest,
     from_row: fn(&Row<'_>) -> Result<(i64, T)>,
 ) -> Result<Slice<T>> {
-    let limit = request.limit.clamp(1, 50);
-    let backwards = request.before.is_some() && request.after.is_none();
-    let order = if backwards { "ASC" } else { "DESC" };
-
-    let mut items: Vec<(Cursor, T)> = Vec::new();
-    for filter in branches {
-        let mut values = filter.values.clone();
-        let mut where_sql = filter.sql();
-        let bound = match (request.after, request.before) {
-            (Some(cursor), _) => Some(("<", cursor)),
-            (None, Some(cursor)) => Some((">", cursor)),
-            (None, None) => None,
-        };
-        if let Some((op, cursor)) = bound {
-            where_sql.push_str(&format!(" AND (created_ts, row_id) {op} (?, ?)"));
-            values.extend([
-                SqlValue::Integer(cursor.created),
-                SqlValue::Integer(cursor.row),
-            ]);
-        }
-        values.push(SqlValue::Integer(limit as i64 + 1));
-        let sql = format!(
-            "SELECT {columns} FROM {table} WHERE {where_sql}
-             ORDER BY created_ts {order}, row_id {order} LIMIT ?"
-        );
-        let mut statement = conn.prepare_cached(&sql)?;
-        let mut rows = statement.query(params_from_iter(values))?;
-        while let Some(row) = rows.next()? {
-            let (row_id, item) = from_row(row)?;
-            let created: i64 = row.get("created_ts")?;
-            items.push((
-                Cursor {
-                    created,
-                    row: row_id,
-                },
-                item,
-            ));
-        }
+    let window = Window::of(request);
+    let mut rows = Vec::new();
+    for filter in &branches {
+        rows.extend(window_rows(
+            conn, table, columns, filter, &window, from_row,
+        )?);
     }
-
-    let key = |c: &Cursor| (c.created, c.row);
-    if backwards {
-        items.sort_by_key(|(c, _)| key(c));
-    } else {
-        items.sort_by_key(|(c, _)| std::cmp::Reverse(key(c)));
-    }
-    let more = items.len() > limit;
-    items.truncate(limit);
-    if backwards {
-        items.reverse();
-    }
-
-    let (has_newer, has_older) = if backwards {
-        (more, true)
-    } else {
-        (request.after.is_some(), more)
-    };
-    let before = items.first().filter(|_| has_newer).map(|(c, _)| *c);
-    let after = items.last().filter(|_| has_older).map(|(c, _)| *c);
+    merge_branches(&mut rows, &window);
+    let (items, before, after) = finish_page(rows, request, &window);
     Ok(Slice {
-        items: items.into_iter().map(|(_, i)| i).collect(),
+        items,
         before,
         after,
     })

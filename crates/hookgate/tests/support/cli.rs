@@ -222,11 +222,22 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port on a loopback address of its own (127.x.y.z): a server that
+/// is stopped and started again on it cannot find another test's server,
+/// started in between, on the same address.
+pub fn private_loopback_address() -> std::net::SocketAddr {
+    let id = uuid::Uuid::new_v4().as_bytes()[..3].to_vec();
+    let ip = std::net::Ipv4Addr::new(127, id[0].max(1), id[1], id[2].max(1));
+    StdListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("a free port on a private loopback address")
+}
+
 /// `hookgate serve` as a child process, on a fixed port and data directory
 /// so that it can be stopped and started again.
 pub struct ChildServer {
     pub base: String,
-    port: u16,
+    addr: std::net::SocketAddr,
     data: TempDir,
     child: Option<Child>,
 }
@@ -234,10 +245,10 @@ pub struct ChildServer {
 impl ChildServer {
     /// Starts on a free port with a fresh data directory.
     pub async fn start() -> Self {
-        let port = free_port();
+        let addr = private_loopback_address();
         let mut server = Self {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
+            base: format!("http://{addr}"),
+            addr,
             data: TempDir::new("child-server"),
             child: None,
         };
@@ -246,7 +257,7 @@ impl ChildServer {
     }
 
     async fn spawn(&mut self) {
-        let listen = format!("127.0.0.1:{}", self.port);
+        let listen = self.addr.to_string();
         let child = command(self.data.path())
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(self.data.path())
