@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Admin, OrgCaller};
-use super::endpoints::check_url;
+use super::endpoints::{check_description, check_url};
 use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::approval::may_proceed;
 use crate::now_ms;
@@ -75,6 +75,7 @@ async fn create_endpoint(
 ) -> Result<(StatusCode, Json<CallbackEndpoint>), ApiError> {
     let url = body.url.trim().to_owned();
     check_url(&url)?;
+    check_description(&body.description)?;
     let now = now_ms();
     let endpoint = CallbackEndpoint {
         callback_endpoint_id: uuid::Uuid::new_v4().to_string(),
@@ -132,6 +133,9 @@ async fn update_endpoint(
 ) -> Result<Json<CallbackEndpoint>, ApiError> {
     if let Some(url) = &body.url {
         check_url(url.trim())?;
+    }
+    if let Some(description) = &body.description {
+        check_description(description)?;
     }
     if let Some(status) = &body.status {
         if status != endpoint_status::INACTIVE && status != endpoint_status::ACTIVE {

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use super::auth::{secret_hash, Admin};
 use super::events::publish;
 use super::{ApiError, ApiJson, AppState};
+use crate::error::Error;
 use crate::now_ms;
 use crate::store::{ApiKey, Org, Published};
 
@@ -61,12 +62,28 @@ async fn create_api_key(
     Path(org_id): Path<String>,
     ApiJson(body): ApiJson<NewApiKey>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if body.name.trim().is_empty() {
-        return Err(ApiError::invalid("name must not be empty"));
+    let name_length = body.name.trim().chars().count();
+    if name_length == 0 || name_length > 200 {
+        return Err(ApiError::invalid("name must be 1 to 200 characters"));
     }
     if let Some(key) = &body.public_key {
         hookgate_protocol::signing::cobo_v2::parse_public_key(key)
             .map_err(|e| ApiError::invalid(format!("public_key: {e}")))?;
+        // A signed request names its key by the public key alone: one key
+        // must lead to one organisation.
+        let normalised = key.trim().to_ascii_lowercase();
+        if state
+            .store
+            .api_key_by_public_key(normalised)
+            .await?
+            .is_some()
+        {
+            return Err(Error::Conflict(
+                "this public_key is already registered for an API key; generate a new key pair"
+                    .into(),
+            )
+            .into());
+        }
     }
 
     let mut raw = [0u8; 32];

@@ -450,23 +450,30 @@ fn judge(kind: DeliveryKind, result: &Result<Reply, SendError>) -> Verdict {
         }
     };
 
+    // A reply cut at the read limit was never read whole: whatever its first
+    // bytes say, it cannot be an answer of exactly `ok` or `deny`.
+    let answer = |reply: &Reply| {
+        if reply.truncated {
+            Err(UndecidedReply::Body)
+        } else {
+            judge_reply(reply.status, &reply.body)
+        }
+    };
     let (success, decision, body_problem) = match kind {
         DeliveryKind::Webhook => (policy::webhook_delivered(reply.status), None, false),
         DeliveryKind::Waas1Notification => {
-            let acknowledged = judge_reply(reply.status, &reply.body) == Ok(Decision::Approve);
+            let acknowledged = answer(reply) == Ok(Decision::Approve);
             (
                 acknowledged,
                 None,
                 policy::webhook_delivered(reply.status) && !acknowledged,
             )
         }
-        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => {
-            match judge_reply(reply.status, &reply.body) {
-                Ok(decision) => (true, Some(decision), false),
-                Err(UndecidedReply::Body) => (false, None, true),
-                Err(UndecidedReply::Status(_)) => (false, None, false),
-            }
-        }
+        DeliveryKind::Callback | DeliveryKind::Waas1Confirmation => match answer(reply) {
+            Ok(decision) => (true, Some(decision), false),
+            Err(UndecidedReply::Body) => (false, None, true),
+            Err(UndecidedReply::Status(_)) => (false, None, false),
+        },
     };
     let failure_reason = (!success).then(|| match (&reply.location, reply.status) {
         (Some(location), 300..=399) => format!("redirect to {location} (not followed)"),
@@ -572,6 +579,15 @@ mod tests {
         assert_eq!(slow.retry_after, Some(Duration::from_secs(120)));
         let broken = judge(DeliveryKind::Webhook, &Ok(reply(500, None, Some("120"))));
         assert_eq!(broken.retry_after, None);
+    }
+
+    #[test]
+    fn a_cut_reply_never_decides() {
+        let mut long = reply(200, None, None);
+        long.body = b"ok".to_vec();
+        long.truncated = true;
+        let verdict = judge(DeliveryKind::Callback, &Ok(long));
+        assert!(!verdict.success && verdict.decision.is_none());
     }
 
     #[test]

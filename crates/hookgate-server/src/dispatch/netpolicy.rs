@@ -40,8 +40,10 @@ impl NetworkPolicy {
     }
 }
 
-/// The IPv4 address inside an IPv4 address, an IPv4-mapped IPv6 address,
-/// or a NAT64 (64:ff9b::/96) address.
+/// The IPv4 address inside an IPv4 address, an IPv4-mapped (::ffff:0:0/96)
+/// or IPv4-translated (::ffff:0:0:0/96) IPv6 address, or a NAT64 address
+/// (64:ff9b::/96, and the local-use 64:ff9b:1::/48, whose last 32 bits are
+/// taken as the IPv4 address whatever the prefix length in use).
 fn embedded_v4(addr: IpAddr) -> Option<Ipv4Addr> {
     match addr {
         IpAddr::V4(v4) => Some(v4),
@@ -50,11 +52,12 @@ fn embedded_v4(addr: IpAddr) -> Option<Ipv4Addr> {
                 return Some(v4);
             }
             let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let o = v6.octets();
-                return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
-            }
-            None
+            let o = v6.octets();
+            let last_32 = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+            let well_known_nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0];
+            let local_nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1;
+            let translated = s[0..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0;
+            (well_known_nat64 || local_nat64 || translated).then_some(last_32)
         }
     }
 }
@@ -136,6 +139,10 @@ mod tests {
             "64:ff9b::7f00:1",
             "2001:db8::1",
             "fd00:ec2::254",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:abcd::a00:1",
         ] {
             assert!(refused(addr), "{addr}");
         }

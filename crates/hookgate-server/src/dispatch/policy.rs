@@ -60,8 +60,12 @@ impl RetryPolicy {
 /// Reads a `Retry-After` value: delay seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still a request to wait very long:
+        // the cap applies, not the plain schedule.
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -168,6 +172,8 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+        let huge = parse_retry_after("99999999999999999999999", now).unwrap();
+        assert_eq!(huge, Duration::from_secs(u64::MAX));
         assert_eq!(parse_retry_after("-5", now), None);
     }
 

@@ -58,6 +58,28 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// The refusal of a publish that repeats an idempotency key with another
+/// event type or other data: the first answer would hide that the second
+/// event was never stored.
+pub fn idempotency_conflict() -> crate::error::Error {
+    crate::error::Error::Conflict(
+        "this idempotency_key was used for a different event (type or data); \
+         use a new key for a new event"
+            .into(),
+    )
+}
+
+/// The refusal of a callback question that repeats a request and
+/// transaction id with a different transaction: the first decision must not
+/// pass for an answer about other money.
+pub fn question_conflict() -> crate::error::Error {
+    crate::error::Error::Conflict(
+        "this request_id and transaction_id were already asked about with a different \
+         transaction; a changed transaction needs new ids"
+            .into(),
+    )
+}
+
 /// What the server needs from its database.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

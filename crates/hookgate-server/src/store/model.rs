@@ -429,10 +429,12 @@ impl Cursor {
 
     /// Parses the text form.
     pub fn decode(text: &str) -> Option<Self> {
+        // Encoded as the two's-complement bits, so that the extremes (a
+        // listener's "from the start" cursor) come back as they went out.
         let (created, row) = text.split_once('.')?;
         Some(Self {
-            created: i64::from_str_radix(created, 16).ok()?,
-            row: i64::from_str_radix(row, 16).ok()?,
+            created: u64::from_str_radix(created, 16).ok()? as i64,
+            row: u64::from_str_radix(row, 16).ok()? as i64,
         })
     }
 }
@@ -745,4 +747,24 @@ pub struct CallbackSearch {
     pub created_until: Option<i64>,
     /// Paging.
     pub page: PageRequest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_including_the_extremes() {
+        for (created, row) in [
+            (0, 0),
+            (1_741_687_575_067, 42),
+            (i64::MIN, i64::MIN),
+            (-1, i64::MAX),
+        ] {
+            let cursor = Cursor { created, row };
+            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        }
+        assert_eq!(Cursor::decode("zz.1"), None);
+        assert_eq!(Cursor::decode("1"), None);
+    }
 }

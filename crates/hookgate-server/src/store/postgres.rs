@@ -49,6 +49,7 @@ use super::query::{self, finish_page, merge_branches, Bind, Filter, Part, Window
 use super::sqlite::WAAS1_NOTIFICATION_TYPE;
 use super::*;
 use crate::error::{Error, Result};
+use hookgate_protocol::callback::Decision;
 
 /// Schema migrations, applied in order at start. Never edit a released one:
 /// add another.
@@ -697,6 +698,7 @@ impl Store for PostgresStore {
             ));
         }
         if let Some(url) = change.url {
+            refuse_cross_protocol_url(&mut tx, &endpoint.org_id, &url, &endpoint.protocol).await?;
             endpoint.url = url;
         }
         if let Some(description) = change.description {
@@ -1159,7 +1161,7 @@ async fn publish_in(
     data_json: &serde_json::value::RawValue,
 ) -> Result<(Published, Option<Cursor>)> {
     if let Some(key) = &request.idempotency_key {
-        if let Some(first) = published_before(conn, &request.org_id, key).await? {
+        if let Some(first) = published_before(conn, request, key, data_json).await? {
             return Ok((first, None));
         }
     }
@@ -1187,7 +1189,7 @@ async fn publish_in(
     .await?;
     let Some(inserted) = inserted else {
         let key = request.idempotency_key.as_deref().unwrap_or_default();
-        let first = published_before(conn, &request.org_id, key)
+        let first = published_before(conn, request, key, data_json)
             .await?
             .ok_or_else(|| Error::Storage("an idempotency key clashed but was not found".into()))?;
         return Ok((first, None));
@@ -1279,21 +1281,31 @@ async fn publish_in(
     Ok((published, Some(cursor)))
 }
 
+/// The first answer to a publish with this idempotency key, if there was
+/// one; refused when that publish was of another event.
 async fn published_before(
     conn: &mut PgConnection,
-    org_id: &str,
+    request: &PublishRequest,
     key: &str,
+    data_json: &serde_json::value::RawValue,
 ) -> Result<Option<Published>> {
-    let occurrence_id: Option<String> = sqlx::query_scalar(
-        "SELECT occurrence_id FROM occurrences WHERE org_id = $1 AND idempotency_key = $2",
+    let first = sqlx::query(
+        "SELECT occurrence_id, event_type, data FROM occurrences
+         WHERE org_id = $1 AND idempotency_key = $2",
     )
-    .bind(org_id)
+    .bind(&request.org_id)
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(occurrence_id) = occurrence_id else {
+    let Some(first) = first else {
         return Ok(None);
     };
+    let occurrence_id: String = first.try_get(0)?;
+    let event_type: String = first.try_get(1)?;
+    let data: Option<Vec<u8>> = first.try_get(2)?;
+    if event_type != request.event_type || data.as_deref() != Some(data_json.get().as_bytes()) {
+        return Err(idempotency_conflict());
+    }
 
     let rows = sqlx::query(
         "SELECT target_id, delivery_id FROM deliveries WHERE parent_id = $1 ORDER BY row_id",
@@ -1409,6 +1421,9 @@ async fn record_in(conn: &mut PgConnection, record: &AttemptOutcome) -> Result<O
     .await?
     .rows_affected();
     if changed == 0 {
+        if asks && record.decision == Some(Decision::Deny) {
+            late_deny(conn, record, &parent_id).await?;
+        }
         return Ok(None);
     }
 
@@ -1419,6 +1434,37 @@ async fn record_in(conn: &mut PgConnection, record: &AttemptOutcome) -> Result<O
         settle_message(conn, &parent_id, record.now).await?;
     }
     Ok(Some(parent_id))
+}
+
+/// A `deny` that arrives after its message ended `Failed` is kept: the
+/// message becomes `Denied` (see the SQLite store's `late_deny`), with its
+/// row already locked by the caller.
+async fn late_deny(
+    conn: &mut PgConnection,
+    record: &AttemptOutcome,
+    message_id: &str,
+) -> Result<()> {
+    let kept = sqlx::query(
+        "UPDATE deliveries SET result = 'deny', updated_ts = $1
+         WHERE delivery_id = $2 AND lease_owner = $3 AND state = 'cancelled'",
+    )
+    .bind(record.now)
+    .bind(&record.delivery_id)
+    .bind(&record.lease_owner)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if kept == 1 {
+        sqlx::query(
+            "UPDATE callback_messages SET status = 'Denied', result = 'deny', updated_ts = $1
+             WHERE message_id = $2 AND status = 'Failed'",
+        )
+        .bind(record.now)
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Applies the approval rule to a message (whose row the caller locked)
@@ -1826,11 +1872,15 @@ async fn asked_before(
         .bind(&request.transaction_id)
         .fetch_optional(conn)
         .await?;
-    Ok(row
+    let message = row
         .as_ref()
         .map(message_from_row)
         .transpose()?
-        .map(|(_, m)| m))
+        .map(|(_, m)| m);
+    match message {
+        Some(message) if message.body != request.body => Err(question_conflict()),
+        found => Ok(found),
+    }
 }
 
 async fn retry_message_in(

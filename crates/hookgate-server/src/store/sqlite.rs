@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::query::{self, finish_page, merge_branches, Bind, Filter, Part, Window};
 use super::*;
 use crate::error::{Error, Result};
+use hookgate_protocol::callback::Decision;
 
 /// Most writes committed together.
 const GROUP_LIMIT: usize = 1024;
@@ -611,6 +612,7 @@ impl Store for SqliteStore {
                 ));
             }
             if let Some(url) = change.url {
+                refuse_cross_protocol_url(conn, &endpoint.org_id, &url, &endpoint.protocol)?;
                 endpoint.url = url;
             }
             if let Some(description) = change.description {
@@ -1037,7 +1039,7 @@ fn publish_in(
     data_json: &serde_json::value::RawValue,
 ) -> Result<Published> {
     if let Some(key) = &request.idempotency_key {
-        if let Some(first) = published_before(conn, &request.org_id, key)? {
+        if let Some(first) = published_before(conn, request, key, data_json.get().as_bytes())? {
             return Ok(first);
         }
     }
@@ -1119,16 +1121,29 @@ fn publish_in(
     })
 }
 
-fn published_before(conn: &Connection, org_id: &str, key: &str) -> Result<Option<Published>> {
-    let occurrence_id: Option<String> = conn
+/// The first answer to a publish with this idempotency key, if there was
+/// one; refused when that publish was of another event.
+fn published_before(
+    conn: &Connection,
+    request: &PublishRequest,
+    key: &str,
+    data: &[u8],
+) -> Result<Option<Published>> {
+    let first: Option<(String, String, Option<Vec<u8>>)> = conn
         .prepare_cached(
-            "SELECT occurrence_id FROM occurrences WHERE org_id = ?1 AND idempotency_key = ?2",
+            "SELECT occurrence_id, event_type, data FROM occurrences
+             WHERE org_id = ?1 AND idempotency_key = ?2",
         )?
-        .query_row([org_id, key], |r| r.get(0))
+        .query_row([&request.org_id, key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
-    let Some(occurrence_id) = occurrence_id else {
+    let Some((occurrence_id, event_type, first_data)) = first else {
         return Ok(None);
     };
+    if event_type != request.event_type || first_data.as_deref() != Some(data) {
+        return Err(idempotency_conflict());
+    }
 
     let mut statement = conn.prepare_cached(
         "SELECT target_id, delivery_id FROM deliveries WHERE parent_id = ?1 ORDER BY row_id",
@@ -1277,6 +1292,9 @@ fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
         .optional()?;
 
     let Some((kind, parent_id)) = changed else {
+        if record.decision == Some(Decision::Deny) {
+            late_deny(conn, record)?;
+        }
         return Ok(false);
     };
     let asks = DeliveryKind::parse(&kind).is_some_and(DeliveryKind::asks_for_decision);
@@ -1284,6 +1302,33 @@ fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
         settle_message(conn, &parent_id, record.now)?;
     }
     Ok(true)
+}
+
+/// A `deny` that arrives after its message ended `Failed` (another endpoint
+/// ran out of attempts while this one was still answering) is kept: the
+/// message becomes `Denied`, so that no manual retry can later approve what
+/// an approver refused. Both statuses block the transaction; only `Denied`
+/// says that someone refused it.
+fn late_deny(conn: &Connection, record: &AttemptOutcome) -> Result<()> {
+    let message_id: Option<String> = conn
+        .prepare_cached(
+            "UPDATE deliveries SET result = 'deny', updated_ts = ?1
+             WHERE delivery_id = ?2 AND lease_owner = ?3 AND state = 'cancelled'
+             RETURNING parent_id",
+        )?
+        .query_row(
+            params![record.now, record.delivery_id, record.lease_owner],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(message_id) = message_id {
+        conn.prepare_cached(
+            "UPDATE callback_messages SET status = 'Denied', result = 'deny', updated_ts = ?1
+             WHERE message_id = ?2 AND status = 'Failed'",
+        )?
+        .execute(params![record.now, message_id])?;
+    }
+    Ok(())
 }
 
 /// Applies the approval rule to a message after one of its deliveries
@@ -1504,6 +1549,9 @@ fn ask_in(conn: &Connection, request: CallbackRequest) -> Result<CallbackAsked> 
         .optional()?
         .transpose()?;
     if let Some((_, message)) = existing {
+        if message.body != request.body {
+            return Err(question_conflict());
+        }
         return Ok(CallbackAsked::Message {
             message,
             jobs: Vec::new(),
