@@ -815,3 +815,67 @@ async fn callback_deliveries_are_not_reachable_through_the_event_api() {
         assert_eq!(answer.status, 404, "{path}: {}", answer.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_that_arrives_after_the_message_failed_makes_it_denied() {
+    let slow_timing = |settings: &mut Settings| {
+        approval_timing(settings);
+        settings.delivery.timeout_ms = 4_000;
+        settings.delivery.lease_ms = 9_000;
+    };
+    let (_server, org, approver) = setup_with(slow_timing, |q| {
+        if q.path == "/quick-to-fail" {
+            Reply::text(500, "")
+        } else if q.nth == 1 {
+            Reply::deny().after(Duration::from_millis(1_500))
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    org.link(&approver.url("/quick-to-fail"), &org.api_key_id)
+        .await;
+    org.link(&approver.url("/slow-to-deny"), &org.api_key_id)
+        .await;
+
+    let answer = org.ask(&withdrawal("late-deny"), 800).await;
+    assert_eq!(answer["status"], "Failed", "{answer}");
+    let message_id = message_id(&answer);
+
+    let denied = eventually("the late deny to be kept", || async {
+        let decision = org.decision(&message_id).await;
+        (decision["status"] == "Denied").then_some(decision)
+    })
+    .await;
+    assert_eq!(denied["proceed"], false);
+    assert_eq!(
+        org.retry(&message_id).await.status,
+        409,
+        "a refusal is final"
+    );
+    settle().await;
+    assert_eq!(org.decision(&message_id).await["status"], "Denied");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_again_with_the_same_ids_about_other_money_is_refused() {
+    let (_server, org, approver) = setup(|_| Reply::ok()).await;
+    org.link(&approver.url("/risk"), &org.api_key_id).await;
+
+    let original = withdrawal("same-ids");
+    let first = org.ask(&original, WAIT_MS).await;
+    assert_eq!(first["status"], "Approved", "{first}");
+
+    let mut changed = original.clone();
+    changed["destination"]["account_output"]["amount"] = json!("250000");
+    let body = json!({
+        "org_id": org.org_id, "api_key_id": org.api_key_id,
+        "transaction": changed, "wait_ms": 0,
+    });
+    let answer = org
+        .admin
+        .call(reqwest::Method::POST, "/producer/v2/callbacks", Some(&body))
+        .await;
+    assert_eq!(answer.status, 409, "{}", answer.text);
+    assert_eq!(approver.asked(&transaction_id(&original)).len(), 1);
+}
