@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hookgate_protocol::signing::cobo_v2;
+use hookgate_server::dispatch::client::{SendError, Sender};
+use hookgate_server::dispatch::netpolicy::NetworkPolicy;
+use reqwest::header::HeaderMap;
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use support::receiver::{Receiver, Reply, Resetter};
@@ -594,15 +599,34 @@ async fn non_public_addresses_are_refused_before_dialling() {
         format!("http://[::ffff:127.0.0.1]:{port}/mapped"),
         "http://169.254.169.254/latest/meta-data/".to_owned(),
     ];
+    // Registration refuses what no attempt could reach, and says how to
+    // open it.
+    let org = server.new_org().await;
     for url in &urls {
-        let (event, log) = one_attempt(&server, url).await;
-        assert_eq!(event["status"], "Failed", "{url}");
-        let reason = log["failure_reason"].as_str().expect("failure_reason");
+        let body = json!({"url": url, "subscribed_events": [TX_CREATED]});
+        let answer = org
+            .api
+            .call(Method::POST, "/v2/webhooks/endpoints", Some(&body))
+            .await;
+        assert_eq!(answer.status, 400, "{url}: {}", answer.text);
         assert!(
-            reason.contains("blocked by network policy"),
-            "{url}: {reason}"
+            answer.text.contains("allow_cidrs"),
+            "{url}: {}",
+            answer.text
         );
-        assert!(log["response_status_code"].is_null(), "{url}");
+    }
+
+    // Each attempt checks the address it would dial, names resolved first:
+    // the same refusal holds for anything registration let through.
+    let sender = Sender::new(NetworkPolicy::default(), Duration::from_secs(2));
+    for url in &urls {
+        let sent = sender
+            .post(url, HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await;
+        assert!(
+            matches!(sent, Err(SendError::Blocked(_))),
+            "{url}: {sent:?}"
+        );
     }
     settle().await;
     assert_eq!(receiver.count(), 0, "a refused address was dialled");

@@ -74,7 +74,7 @@ async fn create_endpoint(
     ApiJson(body): ApiJson<NewCallbackEndpoint>,
 ) -> Result<(StatusCode, Json<CallbackEndpoint>), ApiError> {
     let url = body.url.trim().to_owned();
-    check_url(&url)?;
+    check_url(&url, &state.settings.network.allow_cidrs)?;
     check_description(&body.description)?;
     let now = now_ms();
     let endpoint = CallbackEndpoint {
@@ -132,7 +132,7 @@ async fn update_endpoint(
     ApiJson(body): ApiJson<CallbackEndpointUpdate>,
 ) -> Result<Json<CallbackEndpoint>, ApiError> {
     if let Some(url) = &body.url {
-        check_url(url.trim())?;
+        check_url(url.trim(), &state.settings.network.allow_cidrs)?;
     }
     if let Some(description) = &body.description {
         check_description(description)?;

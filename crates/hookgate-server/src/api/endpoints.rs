@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::auth::OrgCaller;
 use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
+use crate::dispatch::netpolicy::NetworkPolicy;
 use crate::now_ms;
 use crate::store::{endpoint_status, protocol, Endpoint, EndpointChange, EndpointQuery};
 
@@ -35,8 +36,10 @@ struct NewEndpoint {
 }
 
 /// Checks an endpoint URL: absolute http(s), a host, no user info, within
-/// the length Cobo's SDK accepts.
-pub fn check_url(url: &str) -> Result<(), ApiError> {
+/// the length Cobo's SDK accepts, and not a literal address (or `localhost`)
+/// that the network policy `allow` would refuse at every attempt. Names
+/// are checked again at each attempt, on the address actually dialled.
+pub fn check_url(url: &str, allow: &[ipnet::IpNet]) -> Result<(), ApiError> {
     if url.len() > MAX_URL_LEN {
         return Err(ApiError::invalid(format!(
             "url is longer than {MAX_URL_LEN} characters"
@@ -57,6 +60,23 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     }
     if parsed.fragment().is_some() {
         return Err(ApiError::invalid("url must not contain a #fragment"));
+    }
+
+    let policy = NetworkPolicy::new(allow.to_vec());
+    let literal = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        Some(url::Host::Domain(name)) if name.trim_end_matches('.') == "localhost" => {
+            Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        }
+        _ => None,
+    };
+    if let Some(ip) = literal.filter(|ip| !policy.permits(*ip)) {
+        return Err(ApiError::invalid(format!(
+            "{ip} is not a public address, so deliveries to it are refused; \
+             to allow it (for local testing), add its network to [network] allow_cidrs \
+             (HOOKGATE_NETWORK__ALLOW_CIDRS) and restart the server"
+        )));
     }
     Ok(())
 }
@@ -98,7 +118,7 @@ async fn create(
     ApiJson(body): ApiJson<NewEndpoint>,
 ) -> Result<(StatusCode, Json<Endpoint>), ApiError> {
     let url = body.url.trim().to_owned();
-    check_url(&url)?;
+    check_url(&url, &state.settings.network.allow_cidrs)?;
     check_description(&body.description)?;
     let now = now_ms();
     let endpoint = Endpoint {
@@ -199,8 +219,19 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(check_url("https://hooks.example.com/cobo?x=1").is_ok());
-        assert!(check_url("http://127.0.0.1:9000/").is_ok());
+        let loopback: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(check_url("https://hooks.example.com/cobo?x=1", &[]).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/", &loopback).is_ok());
+        assert!(check_url("http://localhost:9000/", &loopback).is_ok());
+        for refused in [
+            "http://127.0.0.1:9000/",
+            "http://localhost./",
+            "http://[::1]/",
+            "http://10.0.0.8/",
+        ] {
+            let error = check_url(refused, &[]).unwrap_err();
+            assert!(format!("{error:?}").contains("allow_cidrs"), "{refused}");
+        }
         for bad in [
             "ftp://example.com/",
             "https://user:pw@example.com/",
@@ -209,9 +240,9 @@ mod tests {
             "http://",
             "https://example.com/#frag",
         ] {
-            assert!(check_url(bad).is_err(), "{bad}");
+            assert!(check_url(bad, &[]).is_err(), "{bad}");
         }
-        assert!(check_url(&format!("https://example.com/{}", "a".repeat(500))).is_err());
+        assert!(check_url(&format!("https://example.com/{}", "a".repeat(500)), &[]).is_err());
     }
 
     #[test]

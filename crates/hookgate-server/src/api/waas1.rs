@@ -59,13 +59,17 @@ struct Update {
     withdrawal_confirmation_url: Option<Value>,
 }
 
-fn url_change(name: &str, value: Option<Value>) -> Result<Option<Option<String>>, ApiError> {
+fn url_change(
+    name: &str,
+    value: Option<Value>,
+    allow: &[ipnet::IpNet],
+) -> Result<Option<Option<String>>, ApiError> {
     match value {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(url)) => {
             let url = url.trim().to_owned();
-            check_url(&url)?;
+            check_url(&url, allow)?;
             Ok(Some(Some(url)))
         }
         Some(_) => Err(ApiError::invalid(format!(
@@ -85,6 +89,7 @@ async fn update(
             url_change(
                 "transaction_notification_url",
                 body.transaction_notification_url,
+                &state.settings.network.allow_cidrs,
             )?,
         ),
         (
@@ -92,6 +97,7 @@ async fn update(
             url_change(
                 "withdrawal_confirmation_url",
                 body.withdrawal_confirmation_url,
+                &state.settings.network.allow_cidrs,
             )?,
         ),
     ];

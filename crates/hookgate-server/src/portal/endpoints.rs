@@ -215,7 +215,7 @@ async fn create(State(state): State<AppState>, form: Form) -> PortalResult {
     let description = fields.get("description").unwrap_or_default().to_owned();
     let chosen = fields.all("subscribed_events");
 
-    let checked = check_url(&url)
+    let checked = check_url(&url, &state.settings.network.allow_cidrs)
         .and_then(|()| check_description(&description))
         .and_then(|()| check_events(chosen.clone()));
     let events = match checked {
