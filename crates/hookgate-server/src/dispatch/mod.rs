@@ -196,11 +196,14 @@ fn max_slot_wait(settings: &DeliverySettings) -> Duration {
 fn spawn_attempt(inner: Arc<Inner>, job: Job) {
     let queued = Instant::now();
     tokio::spawn(async move {
-        let Ok(_slot) = inner.slots.clone().acquire_owned().await else {
-            return;
-        };
+        // The endpoint's slot first: a job queued behind a slow endpoint must
+        // not hold one of the global slots while it waits, or a dead
+        // endpoint's backlog would take them all and starve healthy ones.
         let endpoint_slots = inner.endpoint_semaphore(&job.target_id);
         let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
+            return;
+        };
+        let Ok(_slot) = inner.slots.clone().acquire_owned().await else {
             return;
         };
         // A job that waited too long is dropped, not attempted: its delivery
