@@ -461,18 +461,19 @@ impl Store for PostgresStore {
         // The window function caps what one endpoint can take of a claim, so
         // a dead endpoint with a deep retry backlog cannot crowd out the
         // others. Rows another claimer holds are skipped, not waited for.
+        // Saturated endpoints are left out after the bounded scan, as in the
+        // SQLite store (which says why, and what it costs).
         let scan = (claim.limit * 8).max(256) as i64;
         let rows = sqlx::query(
             "WITH due AS (
                  SELECT row_id, target_id, next_attempt_at FROM deliveries
                  WHERE state = 'pending' AND next_attempt_at <= $1
-                   AND NOT (target_id = ANY($2))
                  ORDER BY next_attempt_at LIMIT $3
                  FOR UPDATE SKIP LOCKED
              ), ranked AS (
                  SELECT row_id, next_attempt_at, row_number() OVER (
                      PARTITION BY target_id ORDER BY next_attempt_at) AS nth
-                 FROM due
+                 FROM due WHERE NOT (target_id = ANY($2))
              ), chosen AS (
                  SELECT row_id FROM ranked WHERE nth <= $4 ORDER BY next_attempt_at LIMIT $5
              )

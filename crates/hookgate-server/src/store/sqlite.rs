@@ -1195,6 +1195,13 @@ fn subscribed_endpoints(
 fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
     // The window function caps what one endpoint can take of a claim, so a
     // dead endpoint with a deep retry backlog cannot crowd out the others.
+    // Saturated endpoints are left out after the bounded scan of the due
+    // index, never inside it: filtering inside would walk a whole backlog
+    // of theirs on every claim.
+    // Limitation: a backlog of due rows of saturated endpoints at the head
+    // of the index delays the due retries of other endpoints behind it
+    // until it is attempted (fresh events are not affected: they are
+    // attempted straight from the publish).
     // Parameters are anonymous and bound in order of appearance.
     let skip = vec!["?"; claim.skip_targets.len()].join(", ");
     let sql = format!(
@@ -1205,8 +1212,8 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
                      PARTITION BY target_id ORDER BY next_attempt_at) AS nth
                  FROM (SELECT row_id, target_id, next_attempt_at FROM deliveries
                        WHERE state = 'pending' AND next_attempt_at <= ?
-                         AND target_id NOT IN ({skip})
-                       ORDER BY next_attempt_at LIMIT ?))
+                       ORDER BY next_attempt_at LIMIT ?)
+                 WHERE target_id NOT IN ({skip}))
              WHERE nth <= ? LIMIT ?)
          RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts, parent_id"
     );
@@ -1217,9 +1224,9 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
         SqlValue::Integer(claim.lease_until),
         SqlValue::Integer(claim.now),
     ];
+    values.push(SqlValue::Integer(scan));
     values.extend(claim.skip_targets.iter().map(|t| SqlValue::Text(t.clone())));
     values.extend([
-        SqlValue::Integer(scan),
         SqlValue::Integer(claim.per_target as i64),
         SqlValue::Integer(claim.limit as i64),
     ]);
