@@ -133,7 +133,9 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(%error_id, code = self.code, detail = detail.as_deref(), "{message}");
         } else {
-            tracing::debug!(%error_id, code = self.code, status = self.status.as_u16(), "{message}");
+            // One line per refused request, so that the id a user quotes is
+            // in the log at the default level.
+            tracing::info!(%error_id, code = self.code, status = self.status.as_u16(), "{message}");
         }
 
         let body = json!({"error_code": self.code, "error_message": message, "error_id": error_id});

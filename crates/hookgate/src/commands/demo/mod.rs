@@ -114,8 +114,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             text(&key["secret"])?
         );
         println!("  admin token (producer surface): {}", server.admin_token);
-        println!("Press Ctrl-C to stop.");
-        tokio::signal::ctrl_c().await?;
+        println!("Press Ctrl-C (or send SIGTERM) to stop; the temporary data is removed.");
+        super::serve::shutdown_signal().await;
     }
 
     server.stop().await;
