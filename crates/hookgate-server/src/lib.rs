@@ -17,6 +17,7 @@ pub mod approval;
 pub mod dispatch;
 pub mod error;
 pub mod keys;
+pub mod listener;
 pub mod metrics;
 pub mod portal;
 pub mod settings;
@@ -144,11 +145,10 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     let (stop, stopped) = oneshot::channel::<()>();
     let app = api::router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        listener::serve(listener, app, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     tracing::info!(%addr, "hookgate listening");
 

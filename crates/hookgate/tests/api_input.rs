@@ -522,3 +522,38 @@ async fn unknown_routes_and_methods_answer_in_the_error_format() {
         .expect_error(405);
     f.assert_nothing_written().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(|_| {}).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connects");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: hookgate\r\nX-Slow: ")
+        .await
+        .expect("writes");
+
+    let limit = hookgate_server::listener::HEADER_TIMEOUT + Duration::from_secs(15);
+    let mut buffer = [0u8; 1024];
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match slow.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the half-sent request was still open after {limit:?}"
+    );
+
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+}
