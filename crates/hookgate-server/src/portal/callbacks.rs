@@ -11,7 +11,7 @@ use maud::html;
 use super::events::{attempt_log, page_request, short_id, status_and_time_filters, time_range};
 use super::view::{self, badge, post_button, Nav};
 use super::Session;
-use super::{portal_path, render, see_other, Fields, Form, PortalError, PortalResult, Query};
+use super::{after_retry, render, Fields, Form, PortalError, PortalResult, Query};
 use crate::api::AppState;
 use crate::now_ms;
 use crate::store::{message_status, CallbackMessage, CallbackSearch, DeliveryState};
@@ -231,12 +231,7 @@ async fn retry(
     tracing::info!(message_id = %message.message_id, "portal: manual callback retry");
 
     let detail = format!("/portal/callbacks/{}", message.message_id);
-    let back = portal_path(fields.get("back"), &detail);
-    if back == detail {
-        Ok(see_other(&format!("{detail}?done=retried")))
-    } else {
-        Ok(see_other(back))
-    }
+    Ok(after_retry(&detail, fields.get("back")))
 }
 
 #[cfg(test)]

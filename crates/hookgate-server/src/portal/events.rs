@@ -13,7 +13,7 @@ use maud::{html, Markup};
 use super::endpoints::event_type_select;
 use super::view::{self, badge, post_button, Nav};
 use super::Session;
-use super::{portal_path, render, see_other, Fields, Form, PortalError, PortalResult, Query};
+use super::{after_retry, render, Fields, Form, PortalError, PortalResult, Query};
 use crate::api::AppState;
 use crate::now_ms;
 use crate::store::{
@@ -322,12 +322,7 @@ async fn retry(
     tracing::info!(event_id = %delivery.delivery_id, "portal: manual retry");
 
     let detail = format!("/portal/events/{}", delivery.delivery_id);
-    let back = portal_path(fields.get("back"), &detail);
-    if back == detail {
-        Ok(see_other(&format!("{detail}?done=retried")))
-    } else {
-        Ok(see_other(back))
-    }
+    Ok(after_retry(&detail, fields.get("back")))
 }
 
 #[cfg(test)]

@@ -293,14 +293,46 @@ pub fn see_other(to: &str) -> Response {
 /// must never lead off the portal.
 pub fn portal_path<'a>(back: Option<&'a str>, fallback: &'a str) -> &'a str {
     match back {
-        Some(path) if path.starts_with("/portal/") && !path.contains("//") => path,
+        Some(path)
+            if path.starts_with("/portal/")
+                && !path.contains("//")
+                && !path.chars().any(char::is_control) =>
+        {
+            path
+        }
         _ => fallback,
+    }
+}
+
+/// Where a Retry button leads: back to the list it was pressed on, or to
+/// the detail page (`detail`) with a note that the retry was asked for.
+pub fn after_retry(detail: &str, back: Option<&str>) -> Response {
+    let back = portal_path(back, detail);
+    if back == detail {
+        see_other(&format!("{detail}?done=retried"))
+    } else {
+        see_other(back)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn return_addresses_stay_on_the_portal_and_on_one_line() {
+        assert_eq!(
+            portal_path(Some("/portal/events?x=1"), "/f"),
+            "/portal/events?x=1"
+        );
+        for bad in [
+            "https://evil.test/",
+            "/portal//evil.test",
+            "/portal/x\r\nSet-Cookie: a=b",
+        ] {
+            assert_eq!(portal_path(Some(bad), "/f"), "/f", "{bad:?}");
+        }
+    }
 
     #[test]
     fn repeated_fields_keep_every_value() {
