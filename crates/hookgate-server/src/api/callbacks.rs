@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::{Admin, OrgCaller};
-use super::endpoints::{check_description, check_url};
+use super::endpoints::{check_description, check_status_change, check_url};
 use super::{ApiError, ApiJson, ApiQuery, AppState, ListBody, PageParams};
 use crate::approval::may_proceed;
 use crate::now_ms;
@@ -137,20 +137,13 @@ async fn update_endpoint(
     if let Some(description) = &body.description {
         check_description(description)?;
     }
-    if let Some(status) = &body.status {
-        if status != endpoint_status::INACTIVE && status != endpoint_status::ACTIVE {
-            return Err(ApiError::invalid(format!(
-                "status can only be set to {} (revoke)",
-                endpoint_status::INACTIVE
-            )));
-        }
-    }
+    let revoke = check_status_change(body.status.as_deref())?;
     let change = CallbackEndpointChange {
         org_id: caller.org_id,
         callback_endpoint_id: id,
         url: body.url.map(|u| u.trim().to_owned()),
         description: body.description,
-        status: body.status.filter(|s| s == endpoint_status::INACTIVE),
+        status: revoke,
         now: now_ms(),
     };
     Ok(Json(state.store.update_callback_endpoint(change).await?))

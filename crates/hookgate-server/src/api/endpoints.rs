@@ -103,6 +103,19 @@ pub(crate) fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError>
     Ok(checked)
 }
 
+/// A `status` in a change: only revocation changes anything (`STATUS_ACTIVE`
+/// is accepted and leaves the endpoint as it is). Gives the status to store.
+pub(crate) fn check_status_change(status: Option<&str>) -> Result<Option<String>, ApiError> {
+    match status {
+        None | Some(endpoint_status::ACTIVE) => Ok(None),
+        Some(endpoint_status::INACTIVE) => Ok(Some(endpoint_status::INACTIVE.into())),
+        Some(_) => Err(ApiError::invalid(format!(
+            "status can only be set to {} (revoke)",
+            endpoint_status::INACTIVE
+        ))),
+    }
+}
+
 pub(crate) fn check_description(description: &str) -> Result<(), ApiError> {
     if description.chars().count() > 1000 {
         return Err(ApiError::invalid(
@@ -191,14 +204,7 @@ async fn update(
             "an endpoint's url cannot change; register a new endpoint and revoke this one",
         ));
     }
-    if let Some(status) = &body.status {
-        if status != endpoint_status::INACTIVE && status != endpoint_status::ACTIVE {
-            return Err(ApiError::invalid(format!(
-                "status can only be set to {} (revoke)",
-                endpoint_status::INACTIVE
-            )));
-        }
-    }
+    let revoke = check_status_change(body.status.as_deref())?;
     if let Some(description) = &body.description {
         check_description(description)?;
     }
@@ -207,7 +213,7 @@ async fn update(
         endpoint_id,
         subscribed_events: body.subscribed_events.map(check_events).transpose()?,
         description: body.description,
-        status: body.status.filter(|s| s == endpoint_status::INACTIVE),
+        status: revoke,
         now: now_ms(),
     };
     Ok(Json(state.store.update_endpoint(change).await?))
