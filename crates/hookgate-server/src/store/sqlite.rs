@@ -13,6 +13,7 @@
 //! checkpoints the log into the database file, off the writer's path.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
@@ -62,21 +63,27 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_restarting_after(path, RESTART_AFTER_FRAMES)
+    }
+
+    fn open_restarting_after(path: &Path, restart_after_frames: i64) -> Result<Self> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
 
         let alive = Arc::new(());
+        let restart = Arc::new(AtomicBool::new(false));
         let (checkpointed, weak) = (path.to_owned(), Arc::downgrade(&alive));
+        let asks = restart.clone();
         thread::Builder::new()
             .name("hookgate-sqlite-checkpoint".into())
-            .spawn(move || run_checkpointer(checkpointed, weak))
+            .spawn(move || run_checkpointer(checkpointed, weak, asks, restart_after_frames))
             .map_err(|e| Error::Storage(format!("cannot start the checkpointer: {e}")))?;
 
         let (writer, queue) = mpsc::unbounded_channel();
         thread::Builder::new()
             .name("hookgate-sqlite-writer".into())
-            .spawn(move || run_writer(conn, queue))
+            .spawn(move || run_writer(conn, queue, restart))
             .map_err(|e| Error::Storage(format!("cannot start the writer thread: {e}")))?;
 
         Ok(Self {
@@ -141,21 +148,47 @@ fn open_connection(path: &Path) -> Result<Connection> {
         .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "cache_size", -16_000)?;
     // Savepoint journals and sorts stay in memory, never in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "journal_size_limit", LOG_SIZE_LIMIT)?;
     Ok(conn)
 }
 
 /// How often the checkpointer copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// Longest a connection waits for a lock another holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Log frames (pages) past which the checkpointer asks the writer to start
+/// the log again from its beginning: 256 MiB of 4 KiB pages. Restarting
+/// stalls writes for a moment (about 25 ms under full load), so it should be
+/// rare; a longer log costs only disk.
+const RESTART_AFTER_FRAMES: i64 = 65_536;
+
+/// The size the log file is cut back to when it starts again.
+const LOG_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// Copies committed pages from the write-ahead log into the database file
 /// on a thread of its own, so that the writer never pays for it inside a
 /// commit (SQLite's automatic checkpoint is turned off on the writer). It
 /// stops when the store is dropped.
-fn run_checkpointer(path: PathBuf, alive: Weak<()>) {
+///
+/// A passive checkpoint never waits for the writer, but under a steady
+/// stream of commits it never catches up with the end of the log either, and
+/// SQLite only starts the log again once a checkpoint has copied all of it:
+/// left alone, the log grows by tens of megabytes a second for as long as
+/// the load lasts, and every append lands on fresh file pages the kernel
+/// must zero first. So once the log is long, the checkpointer asks the
+/// writer to start it again ([`restart_log`]) between two commits.
+fn run_checkpointer(
+    path: PathBuf,
+    alive: Weak<()>,
+    restart: Arc<AtomicBool>,
+    restart_after_frames: i64,
+) {
     let conn = match open_connection(&path) {
         Ok(conn) => conn,
         Err(e) => {
@@ -165,9 +198,28 @@ fn run_checkpointer(path: PathBuf, alive: Weak<()>) {
     };
     while alive.upgrade().is_some() {
         thread::sleep(CHECKPOINT_EVERY);
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed; the next one retries");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) if frames > restart_after_frames => restart.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next one retries"),
         }
+    }
+}
+
+/// Copies what the last passive checkpoint left of the log and makes the
+/// next commit write from the start of the log file. Runs on the writer
+/// thread, between two commits, so it never waits for the write lock; it
+/// gives up at once, to be asked again, when a reader or the checkpointer
+/// is in the way. Writes wait while it copies: about one checkpoint
+/// interval's worth of pages.
+fn restart_log(conn: &Connection) {
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let restarted = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    match restarted {
+        Ok(0) => tracing::debug!("the write-ahead log starts again"),
+        Ok(_) => tracing::debug!("the write-ahead log is in use; restarting it later"),
+        Err(e) => tracing::warn!(error = %e, "restarting the write-ahead log failed"),
     }
 }
 
@@ -227,8 +279,15 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn run_writer(conn: Connection, mut queue: mpsc::UnboundedReceiver<WriteJob>) {
+fn run_writer(
+    conn: Connection,
+    mut queue: mpsc::UnboundedReceiver<WriteJob>,
+    restart: Arc<AtomicBool>,
+) {
     while let Some(first) = queue.blocking_recv() {
+        if restart.swap(false, Ordering::Relaxed) {
+            restart_log(&conn);
+        }
         let mut group = vec![first];
         while group.len() < GROUP_LIMIT {
             match queue.try_recv() {
@@ -2006,4 +2065,49 @@ fn endpoint_stats_in(conn: &Connection, org_id: &str, since: i64) -> Result<Vec<
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use futures_util::future::try_join_all;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_log_starts_again_instead_of_growing() {
+        let dir = std::env::temp_dir().join(format!("hookgate-wal-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("hookgate.db");
+        let store = SqliteStore::open_restarting_after(&path, 256).unwrap();
+
+        // Commits without pause, each adding a page or so to the log, for
+        // long enough that the checkpointer looks at it several times.
+        let started = Instant::now();
+        let mut logged = 0;
+        while started.elapsed() < Duration::from_secs(2) || logged < 8 << 20 {
+            let writes = (0..32).map(|_| {
+                store.write(|conn| {
+                    conn.execute(
+                        "INSERT INTO orgs (org_id, name, created_ts) VALUES (?1, ?2, 0)",
+                        params![new_id(), "x".repeat(3000)],
+                    )?;
+                    Ok(())
+                })
+            });
+            try_join_all(writes).await.unwrap();
+            logged += 32 * 4096;
+        }
+
+        let log = std::fs::metadata(dir.join("hookgate.db-wal"))
+            .unwrap()
+            .len();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            log < logged / 2,
+            "the log holds {log} bytes after {logged} bytes of pages were written to it"
+        );
+    }
 }
