@@ -510,6 +510,25 @@ impl Store for SqliteStore {
         self.write(move |conn| record_in(conn, &record)).await
     }
 
+    async fn release_leases(
+        &self,
+        owner: String,
+        delivery_ids: Vec<String>,
+        now: i64,
+    ) -> Result<()> {
+        self.write(move |conn| {
+            let mut release = conn.prepare_cached(
+                "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = ?1
+                 WHERE delivery_id = ?2 AND lease_owner = ?3 AND state = 'pending'",
+            )?;
+            for delivery_id in &delivery_ids {
+                release.execute(params![now, delivery_id, owner])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
         self.read(move |conn| {
             let request = query.page.clone();
@@ -1146,7 +1165,7 @@ fn publish_in(
             occurrence_id,
             request.event_type,
             url,
-            body,
+            REBUILT_BODY,
             request.now,
             request.max_attempts,
             next_attempt_at,
@@ -1274,7 +1293,8 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
                        ORDER BY next_attempt_at LIMIT ?)
                  WHERE target_id NOT IN ({skip}))
              WHERE nth <= ? LIMIT ?)
-         RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts, parent_id"
+         RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts, parent_id,
+             created_ts, event_type, {OCCURRENCE_DATA}"
     );
 
     let scan = (claim.limit * 8).max(256) as i64;
@@ -1293,20 +1313,41 @@ fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
     let mut statement = conn.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(values), |r| {
         let kind: String = r.get(1)?;
-        let body: Vec<u8> = r.get(4)?;
-        Ok(Job {
-            delivery_id: r.get(0)?,
+        let (delivery_id, url): (String, String) = (r.get(0)?, r.get(3)?);
+        let body = stored_body(
+            r.get(4)?,
+            &delivery_id,
+            &url,
+            r.get(8)?,
+            r.get::<_, Option<String>>(9)?.as_deref(),
+            r.get(10)?,
+        );
+        let job = Job {
             kind: DeliveryKind::parse(&kind).unwrap_or(DeliveryKind::Webhook),
             target_id: r.get(2)?,
-            url: r.get(3)?,
-            body: body.into(),
+            body: bytes::Bytes::new(),
             attempts: r.get(5)?,
             max_attempts: r.get(6)?,
             parent_id: r.get(7)?,
             lease_owner: claim.owner.clone(),
-        })
+            delivery_id,
+            url,
+        };
+        Ok(body.map(|body| Job {
+            body: body.into(),
+            ..job
+        }))
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut jobs = Vec::new();
+    for row in rows {
+        match row? {
+            Ok(job) => jobs.push(job),
+            // One broken row must not stop every other delivery: it stays
+            // leased, and is claimed (and reported) again when that ends.
+            Err(e) => tracing::error!(error = %e, "a claimed delivery cannot be sent"),
+        }
+    }
+    Ok(jobs)
 }
 
 fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
@@ -1474,26 +1515,85 @@ fn load_endpoint(conn: &Connection, org_id: &str, endpoint_id: &str) -> Result<O
         .map(|(_, e)| e))
 }
 
-const DELIVERY_COLUMNS: &str = "row_id, delivery_id, kind, org_id, target_id, parent_id, \
-    event_type, url, body, created_ts, updated_ts, state, attempts, max_attempts, \
-    next_attempt_at, result";
+/// The data of the occurrence of a `deliveries` row whose body is rebuilt.
+macro_rules! occurrence_data {
+    () => {
+        "(SELECT o.data FROM occurrences o \
+         WHERE o.occurrence_id = deliveries.parent_id AND length(deliveries.body) = 0)"
+    };
+}
+const OCCURRENCE_DATA: &str = occurrence_data!();
+
+const DELIVERY_COLUMNS: &str = concat!(
+    "row_id, delivery_id, kind, org_id, target_id, parent_id, event_type, url, body, \
+     created_ts, updated_ts, state, attempts, max_attempts, next_attempt_at, result, ",
+    occurrence_data!()
+);
+
+/// What a webhook copy's body column holds: nothing. Its body is the
+/// envelope around its occurrence's data, and that data is stored once, with
+/// the occurrence, however many endpoints get it; the body is rebuilt from
+/// it, byte for byte, whenever it is read ([`stored_body`]). Every other
+/// body (callbacks, WaaS 1.0 pushes, and webhook copies stored before this
+/// layout) is kept whole, and is never empty.
+const REBUILT_BODY: &[u8] = b"";
+
+/// The body to send and show: the stored bytes, or the envelope rebuilt
+/// around the occurrence's data.
+fn stored_body(
+    body: Vec<u8>,
+    delivery_id: &str,
+    url: &str,
+    created: i64,
+    event_type: Option<&str>,
+    occurrence_data: Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    if !body.is_empty() {
+        return Ok(body);
+    }
+    let broken = |why: &str| Error::Storage(format!("the body of {delivery_id} {why}"));
+    let data = occurrence_data.ok_or_else(|| broken("has no occurrence data"))?;
+    let data =
+        String::from_utf8(data).map_err(|_| broken("has occurrence data that is not text"))?;
+    let data = serde_json::value::RawValue::from_string(data)
+        .map_err(|_| broken("has occurrence data that is not JSON"))?;
+    let event_type = event_type.ok_or_else(|| broken("has no event type"))?;
+    Ok(envelope::webhook_body(
+        delivery_id,
+        url,
+        created,
+        event_type,
+        &data,
+    ))
+}
 
 fn delivery_from_row(r: &Row<'_>) -> Result<(i64, Delivery)> {
     let kind: String = r.get(2)?;
     let state: String = r.get(11)?;
+    let (delivery_id, url): (String, String) = (r.get(1)?, r.get(7)?);
+    let event_type: Option<String> = r.get(6)?;
+    let created = r.get(9)?;
+    let body = stored_body(
+        r.get(8)?,
+        &delivery_id,
+        &url,
+        created,
+        event_type.as_deref(),
+        r.get(16)?,
+    )?;
     Ok((
         r.get(0)?,
         Delivery {
-            delivery_id: r.get(1)?,
+            delivery_id,
             kind: DeliveryKind::parse(&kind)
                 .ok_or_else(|| Error::Storage(format!("unknown delivery kind {kind}")))?,
             org_id: r.get(3)?,
             target_id: r.get(4)?,
             parent_id: r.get(5)?,
-            event_type: r.get(6)?,
-            url: r.get(7)?,
-            body: r.get(8)?,
-            created_timestamp: r.get(9)?,
+            event_type,
+            url,
+            body,
+            created_timestamp: created,
             updated_timestamp: r.get(10)?,
             state: DeliveryState::parse(&state)
                 .ok_or_else(|| Error::Storage(format!("unknown delivery state {state}")))?,
@@ -2074,6 +2174,86 @@ mod tests {
     use futures_util::future::try_join_all;
 
     use super::*;
+
+    fn scratch() -> (PathBuf, SqliteStore) {
+        let dir = std::env::temp_dir().join(format!("hookgate-sqlite-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("hookgate.db")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_webhook_body_is_stored_once_and_rebuilt_byte_for_byte() {
+        let (dir, store) = scratch();
+        let org_id = new_id();
+        let org = Org {
+            org_id: org_id.clone(),
+            name: "o".into(),
+            created_timestamp: 1,
+        };
+        store.create_org(org).await.unwrap();
+        for n in 0..3 {
+            let endpoint = Endpoint {
+                endpoint_id: new_id(),
+                org_id: org_id.clone(),
+                url: format!("https://receiver.test/{n}"),
+                subscribed_events: vec!["wallets.created".into()],
+                status: endpoint_status::ACTIVE.into(),
+                protocol: protocol::WAAS2.into(),
+                description: String::new(),
+                created_timestamp: 1,
+                updated_timestamp: 1,
+            };
+            store.create_endpoint(endpoint).await.unwrap();
+        }
+        let data = serde_json::json!({"data_type": "Wallet", "name": "caf\u{e9} \u{2028}", "n": 12345678901234567890u64});
+        let published = store
+            .publish(PublishRequest {
+                org_id: org_id.clone(),
+                event_type: "wallets.created".into(),
+                data: data.as_object().unwrap().clone(),
+                idempotency_key: None,
+                now: 1_700_000_000_123,
+                lease: Some(("node".into(), 0)),
+                max_attempts: 3,
+            })
+            .await
+            .unwrap();
+        assert_eq!(published.jobs.len(), 3);
+
+        let stored: i64 = store
+            .read(|conn| {
+                Ok(conn.query_row("SELECT sum(length(body)) FROM deliveries", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "copies keep no body of their own");
+
+        // What was sent at once is what the API shows and what a later
+        // claim sends again.
+        let claim = Claim {
+            owner: "other".into(),
+            now: 1,
+            lease_until: 60_000,
+            limit: 10,
+            per_target: 10,
+            skip_targets: Vec::new(),
+        };
+        let claimed = store.claim_due(claim).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        for job in &published.jobs {
+            let shown = store
+                .delivery(org_id.clone(), job.delivery_id.clone())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(shown.body, job.body.to_vec());
+            let again = claimed.iter().find(|c| c.delivery_id == job.delivery_id);
+            assert_eq!(again.unwrap().body, job.body);
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_busy_log_starts_again_instead_of_growing() {
