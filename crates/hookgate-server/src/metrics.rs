@@ -30,6 +30,9 @@ pub struct Metrics {
     pub attempt_latency: Histogram,
     /// Pending deliveries, set at each scrape.
     pub backlog: Gauge,
+    /// Leased deliveries waiting in memory for a slot of their endpoint,
+    /// set at each scrape.
+    pub waiting: Gauge,
 }
 
 impl Default for Metrics {
@@ -44,6 +47,7 @@ impl Default for Metrics {
         ];
         let attempt_latency = Histogram::new(buckets.into_iter());
         let backlog = Gauge::default();
+        let waiting = Gauge::default();
 
         registry.register(
             "events_published",
@@ -71,6 +75,11 @@ impl Default for Metrics {
             "Deliveries waiting for an attempt",
             backlog.clone(),
         );
+        registry.register(
+            "attempts_waiting",
+            "Deliveries held in memory, waiting for a slot of their endpoint",
+            waiting.clone(),
+        );
 
         Self {
             registry,
@@ -80,6 +89,7 @@ impl Default for Metrics {
             attempts,
             attempt_latency,
             backlog,
+            waiting,
         }
     }
 }

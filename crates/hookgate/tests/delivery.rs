@@ -731,3 +731,61 @@ async fn a_deep_backlog_behind_a_slow_endpoint_is_attempted_once_per_event() {
         assert_eq!(attempts, 1, "{event_id} was sent {attempts} times");
     }
 }
+
+/// A gauge or counter of the server's `/metrics`.
+async fn metric(server: &TestServer, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoints_backlog_waits_in_the_database_not_in_memory() {
+    // Two attempts at a time, 200 ms each: thirty events published at once
+    // would otherwise all wait in memory for the endpoint's two slots.
+    const EVENTS: usize = 30;
+    let server = TestServer::start(|s| s.delivery.max_in_flight_per_endpoint = 2).await;
+    let org = server.new_org().await;
+    let receiver = Receiver::start(|_| Reply::After(Duration::from_millis(200), 200)).await;
+    let endpoint_id = org
+        .api
+        .create_endpoint(&receiver.url("/slow"), &[TX_CREATED])
+        .await;
+
+    let mut event_ids = Vec::new();
+    for n in 0..EVENTS {
+        let data = transaction(&format!("tx-waiting-{n}"));
+        event_ids.push(only_event_id(
+            &server.admin.publish(&org.org_id, TX_CREATED, data).await,
+        ));
+    }
+
+    // At most a full queue from the publishes and one claim's worth.
+    let events = format!("/v2/webhooks/endpoints/{endpoint_id}/events?status=Success");
+    let most_waiting = std::cell::Cell::new(0.0f64);
+    eventually("every event to be delivered", || async {
+        let waiting = metric(&server, "hookgate_attempts_waiting").await;
+        most_waiting.set(most_waiting.get().max(waiting));
+        let delivered = org.api.get(&events).await.expect(200);
+        (delivered["pagination"]["total_count"] == EVENTS).then_some(())
+    })
+    .await;
+    let most_waiting = most_waiting.get();
+    assert!(
+        most_waiting <= 4.0,
+        "{most_waiting} deliveries waited in memory"
+    );
+    settle().await;
+
+    for event_id in &event_ids {
+        let attempts = receiver.received_event(event_id).len();
+        assert_eq!(attempts, 1, "{event_id} was sent {attempts} times");
+    }
+    assert_eq!(metric(&server, "hookgate_attempts_waiting").await, 0.0);
+}

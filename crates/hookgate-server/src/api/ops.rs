@@ -29,6 +29,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(backlog) = state.store.backlog().await {
         state.metrics.backlog.set(backlog as i64);
     }
+    let waiting = state.dispatcher.waiting();
+    state.metrics.waiting.set(waiting as i64);
     (
         [(
             http::header::CONTENT_TYPE,

@@ -15,13 +15,18 @@
 //!
 //! Concurrency is bounded twice: a global number of attempts in flight, and
 //! a number per endpoint, so that one slow or dead endpoint cannot occupy
-//! every slot while healthy endpoints wait.
+//! every slot while healthy endpoints wait. What waits in memory for an
+//! endpoint's slots is bounded too: past as many jobs as the endpoint has
+//! slots, fresh ones are handed back to the store (their leases released)
+//! and claimed when the endpoint has room again, so that a hung endpoint's
+//! backlog stays in the database, not in memory.
 
 pub mod client;
 pub mod netpolicy;
 pub mod policy;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,7 +66,7 @@ struct Inner {
     callback_policy: RetryPolicy,
     waas1_notification_policy: RetryPolicy,
     slots: Arc<Semaphore>,
-    endpoint_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    endpoints: Mutex<HashMap<String, Arc<Gate>>>,
     wake: Notify,
     metrics: Arc<Metrics>,
     /// Ids of callback messages whose deliveries moved on, for requests
@@ -112,7 +117,7 @@ impl Dispatcher {
             webhook_policy,
             callback_policy,
             waas1_notification_policy,
-            endpoint_slots: Mutex::new(HashMap::new()),
+            endpoints: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             metrics,
             callback_progress: broadcast::channel(1024).0,
@@ -138,11 +143,47 @@ impl Dispatcher {
         })
     }
 
-    /// Attempts deliveries already leased to this node.
+    /// Attempts deliveries already leased to this node. Those for an
+    /// endpoint that already has a full queue waiting for its slots are
+    /// handed back to the store instead, due now.
     pub fn submit(&self, jobs: Vec<Job>) {
+        let mut overflow = Vec::new();
         for job in jobs {
-            spawn_attempt(self.inner.clone(), job);
+            let gate = self.inner.gate(&job.target_id);
+            if gate.waiting.load(Ordering::Relaxed)
+                >= self.inner.settings.max_in_flight_per_endpoint
+            {
+                overflow.push(job);
+            } else {
+                spawn_attempt(self.inner.clone(), gate, job);
+            }
         }
+        if let Some(first) = overflow.first() {
+            let owner = first.lease_owner.clone();
+            let ids: Vec<String> = overflow.into_iter().map(|job| job.delivery_id).collect();
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                let count = ids.len();
+                match inner.store.release_leases(owner, ids, now_ms()).await {
+                    Ok(()) => inner.wake.notify_one(),
+                    // Still leased: they fall due when the lease ends.
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        count,
+                        "handing deliveries back to the store failed; they wait for their lease to end"
+                    ),
+                }
+            });
+        }
+    }
+
+    /// Leased deliveries waiting in memory for a slot of their endpoint.
+    pub fn waiting(&self) -> usize {
+        let endpoints = self.inner.endpoints.lock().expect("endpoint gates lock");
+        endpoints
+            .values()
+            .map(|gate| gate.waiting.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Tells the claim loop to look for due deliveries now.
@@ -193,16 +234,34 @@ fn max_slot_wait(settings: &DeliverySettings) -> Duration {
     lease.saturating_sub(attempt)
 }
 
-fn spawn_attempt(inner: Arc<Inner>, job: Job) {
+/// An endpoint's share of the dispatcher: its attempt slots, and how many
+/// jobs wait for one.
+struct Gate {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+/// Counts a job as waiting for its endpoint's slot until dropped.
+struct Waiting(Arc<Gate>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn spawn_attempt(inner: Arc<Inner>, gate: Arc<Gate>, job: Job) {
     let queued = Instant::now();
+    gate.waiting.fetch_add(1, Ordering::Relaxed);
+    let waiting = Waiting(gate);
     tokio::spawn(async move {
         // The endpoint's slot first: a job queued behind a slow endpoint must
         // not hold one of the global slots while it waits, or a dead
         // endpoint's backlog would take them all and starve healthy ones.
-        let endpoint_slots = inner.endpoint_semaphore(&job.target_id);
-        let Ok(_endpoint_slot) = endpoint_slots.acquire_owned().await else {
+        let Ok(_endpoint_slot) = waiting.0.slots.clone().acquire_owned().await else {
             return;
         };
+        drop(waiting);
         let Ok(_slot) = inner.slots.clone().acquire_owned().await else {
             return;
         };
@@ -222,22 +281,29 @@ fn spawn_attempt(inner: Arc<Inner>, job: Job) {
 }
 
 impl Inner {
-    fn endpoint_semaphore(&self, target_id: &str) -> Arc<Semaphore> {
-        let mut slots = self.endpoint_slots.lock().expect("endpoint slots lock");
-        slots
+    fn gate(&self, target_id: &str) -> Arc<Gate> {
+        let mut endpoints = self.endpoints.lock().expect("endpoint gates lock");
+        endpoints
             .entry(target_id.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.max_in_flight_per_endpoint)))
+            .or_insert_with(|| {
+                Arc::new(Gate {
+                    slots: Arc::new(Semaphore::new(self.settings.max_in_flight_per_endpoint)),
+                    waiting: AtomicUsize::new(0),
+                })
+            })
             .clone()
     }
 
     /// Endpoints whose slots are all taken: not worth claiming for now.
     fn saturated_endpoints(&self) -> Vec<String> {
-        let mut slots = self.endpoint_slots.lock().expect("endpoint slots lock");
+        let mut endpoints = self.endpoints.lock().expect("endpoint gates lock");
         let limit = self.settings.max_in_flight_per_endpoint;
-        slots.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < limit);
-        slots
+        endpoints.retain(|_, gate| {
+            Arc::strong_count(gate) > 1 || gate.slots.available_permits() < limit
+        });
+        endpoints
             .iter()
-            .filter(|(_, s)| s.available_permits() == 0)
+            .filter(|(_, gate)| gate.slots.available_permits() == 0)
             .take(64)
             .map(|(id, _)| id.clone())
             .collect()
@@ -267,7 +333,8 @@ async fn claim_loop(inner: Arc<Inner>) {
                 Ok(jobs) => {
                     claimed = jobs.len();
                     for job in jobs {
-                        spawn_attempt(inner.clone(), job);
+                        let gate = inner.gate(&job.target_id);
+                        spawn_attempt(inner.clone(), gate, job);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "claiming due deliveries failed"),

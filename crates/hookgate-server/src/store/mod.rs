@@ -128,6 +128,14 @@ pub trait Store: Send + Sync + 'static {
     /// Logs an attempt and moves the delivery on, if `owner` still holds its
     /// lease. Returns whether the state was changed.
     async fn record_attempt(&self, record: AttemptOutcome) -> Result<bool>;
+    /// Gives up `owner`'s leases of these deliveries without attempting
+    /// them: each is due again at `now`, for any claim loop to take.
+    async fn release_leases(
+        &self,
+        owner: String,
+        delivery_ids: Vec<String>,
+        now: i64,
+    ) -> Result<()>;
 
     /// Webhook events of the organisation, newest first.
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>>;

@@ -531,6 +531,25 @@ impl Store for PostgresStore {
         Ok(progressed.is_some())
     }
 
+    async fn release_leases(
+        &self,
+        owner: String,
+        delivery_ids: Vec<String>,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, next_attempt_at = $1
+             WHERE delivery_id = ANY($2) AND lease_owner = $3 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(&delivery_ids)
+        .bind(&owner)
+        .execute(&self.pool)
+        .await?;
+        self.notify(Notice::Due);
+        Ok(())
+    }
+
     async fn list_events(&self, query: EventQuery) -> Result<Page<Delivery>> {
         let request = query.page.clone();
         let filter = query::event_list(query);
