@@ -44,7 +44,8 @@ use stats::{process_use, rate, summarise, ProcessUse, Summary};
   large       64 KiB events
   latency     a fixed 1,000 events/s, for latency
   publish     deliveries paused: durable publishes alone
-  isolation   a healthy endpoint beside one that hangs, at a fixed rate
+  isolation   a healthy endpoint beside one that hangs, at a fixed rate, with a
+              backlog for the hung one published first (--retrying)
   backlog     publish a backlog with deliveries paused, restart, measure the drain
 
 Examples:
@@ -79,6 +80,11 @@ pub struct Args {
     /// `hookgate_bench_<id>` on (dropped after the run).
     #[arg(long)]
     database_url: Option<String>,
+    /// Events published for the hung endpoint alone before the measured
+    /// load (`isolation`; default 100000), so that they are pending and
+    /// retrying against it all through the measurement.
+    #[arg(long)]
+    retrying: Option<usize>,
     /// Server processes sharing the database (needs --database-url above 1).
     #[arg(long, default_value_t = 1)]
     nodes: usize,
@@ -106,6 +112,7 @@ struct Plan {
     size: usize,
     endpoints: usize,
     dead_endpoint: bool,
+    retrying: usize,
     concurrency: usize,
     database: &'static str,
     nodes: usize,
@@ -130,6 +137,10 @@ impl Plan {
             size: args.size.unwrap_or(size),
             endpoints: args.endpoints.unwrap_or(endpoints).max(1),
             dead_endpoint: args.scenario == Isolation,
+            retrying: match args.scenario {
+                Isolation => args.retrying.unwrap_or(100_000),
+                _ => 0,
+            },
             concurrency: args.concurrency.max(1),
             database: if args.database_url.is_some() {
                 "postgres"
@@ -220,6 +231,15 @@ async fn run_plan(
     let admin = ApiClient::new(&server.base, ADMIN_TOKEN);
     let org_id = setup(&admin, plan, receiver_addr, hung_addr).await?;
 
+    if plan.retrying > 0 {
+        eprintln!(
+            "publishing {} events for the hung endpoint alone...",
+            plan.retrying
+        );
+        let started = Instant::now();
+        preload(&server.bases(), &org_id, plan).await?;
+        eprintln!("published them in {:.1} s", started.elapsed().as_secs_f64());
+    }
     eprintln!("publishing {} events ({:?})...", plan.events, plan.scenario);
     let load = publish(&server.bases(), &org_id, plan, origin).await?;
     let publish_elapsed = load.elapsed;
@@ -248,7 +268,7 @@ async fn run_plan(
     .await;
     let drain_elapsed = drain_started.elapsed();
     let server_use = server.process_use();
-    let published = load.acked * (plan.endpoints + usize::from(plan.dead_endpoint));
+    let published = load.acked * (plan.endpoints + usize::from(plan.dead_endpoint)) + plan.retrying;
     let counts = settled_counts(&server.bases(), published).await;
     server.stop().await;
 
@@ -456,13 +476,21 @@ async fn setup(
         urls.push(format!("http://{hung}/hangs"));
     }
     for url in urls {
-        let body = json!({"url": url, "subscribed_events": [EVENT_TYPE]});
+        let types = if url.ends_with("/hangs") {
+            vec![EVENT_TYPE, RETRYING_TYPE]
+        } else {
+            vec![EVENT_TYPE]
+        };
+        let body = json!({"url": url, "subscribed_events": types});
         org_client.post("/v2/webhooks/endpoints", &body).await?;
     }
     Ok(org_id)
 }
 
 const EVENT_TYPE: &str = "wallets.transaction.succeeded";
+
+/// The type of the events published for the hung endpoint alone.
+const RETRYING_TYPE: &str = "wallets.transaction.failed";
 
 /// What the publishing clients did.
 struct Load {
@@ -475,9 +503,9 @@ struct Load {
 
 /// The publish request of event `seq`, split around its sequence number so
 /// that building one costs a copy.
-fn request_parts(org_id: &str, size: usize) -> (String, String) {
+fn request_parts(org_id: &str, event_type: &str, size: usize) -> (String, String) {
     let mut data = hookgate_protocol::samples::sample_data(
-        hookgate_protocol::catalogue::find(EVENT_TYPE).expect("core type"),
+        hookgate_protocol::catalogue::find(event_type).expect("core type"),
     );
     data.insert("status".into(), json!("Completed"));
     let base = serde_json::to_string(&data).expect("serialises").len() + 200;
@@ -487,7 +515,7 @@ fn request_parts(org_id: &str, size: usize) -> (String, String) {
     );
     data.insert("bench_seq".into(), json!(0));
 
-    let body = json!({"org_id": org_id, "type": EVENT_TYPE, "data": data}).to_string();
+    let body = json!({"org_id": org_id, "type": event_type, "data": data}).to_string();
     let marker = "\"bench_seq\":0";
     let at = body.find(marker).expect("marker present") + marker.len() - 1;
     (body[..at].to_owned(), body[at + 1..].to_owned())
@@ -500,7 +528,7 @@ async fn publish(
     plan: &Plan,
     origin: Instant,
 ) -> anyhow::Result<Load> {
-    let (head, tail) = request_parts(org_id, plan.size);
+    let (head, tail) = request_parts(org_id, EVENT_TYPE, plan.size);
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(plan.concurrency)
@@ -563,6 +591,45 @@ async fn publish(
     load.elapsed = elapsed;
     load.first_ns = started.as_nanos() as u64;
     Ok(load)
+}
+
+/// Publishes `plan.retrying` events that only the hung endpoint receives, as
+/// fast as the clients can.
+async fn preload(bases: &[String], org_id: &str, plan: &Plan) -> anyhow::Result<()> {
+    let (head, tail) = request_parts(org_id, RETRYING_TYPE, plan.size);
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(plan.concurrency)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in 0..plan.concurrency {
+        let url = format!("{}/producer/v2/events", bases[client % bases.len()]);
+        let (http, head, tail, next) = (http.clone(), head.clone(), tail.clone(), next.clone());
+        let events = plan.retrying;
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= events {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let response = http
+                    .post(&url)
+                    .bearer_auth(ADMIN_TOKEN)
+                    .header("content-type", "application/json")
+                    .body(format!("{head}{seq}{tail}"))
+                    .send()
+                    .await?;
+                if response.status().as_u16() != 202 {
+                    bail!("publish {seq} answered {}", response.status());
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.context("a publishing client panicked")??;
+    }
+    Ok(())
 }
 
 /// Waits until `expected` distinct receipts, progress stalls for 30 s, or
@@ -673,7 +740,11 @@ fn print_table(r: &Report) {
         p.events,
         p.size,
         p.endpoints,
-        if p.dead_endpoint { " + 1 hung" } else { "" },
+        if p.dead_endpoint {
+            format!(" + 1 hung with {} more events for it alone", p.retrying)
+        } else {
+            String::new()
+        },
         p.rate
             .map_or("as fast as possible".to_owned(), |r| format!("{r}/s")),
         p.concurrency
@@ -681,7 +752,7 @@ fn print_table(r: &Report) {
     println!(
         "publish           {:.0} events/s ({} in {:.2} s)",
         r.publishes_per_second,
-        r.ledger.published / p.endpoints,
+        (r.ledger.published - p.retrying) / (p.endpoints + usize::from(p.dead_endpoint)),
         r.publish_seconds
     );
     println!(
@@ -725,7 +796,7 @@ fn print_table(r: &Report) {
 /// The body a publish sends.
 #[cfg(test)]
 fn body_of(org_id: &str, size: usize, seq: usize) -> Value {
-    let (head, tail) = request_parts(org_id, size);
+    let (head, tail) = request_parts(org_id, EVENT_TYPE, size);
     serde_json::from_str(&format!("{head}{seq}{tail}")).expect("valid JSON")
 }
 
