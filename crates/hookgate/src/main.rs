@@ -19,6 +19,9 @@ use clap::{Parser, Subcommand};
 
 use commands::Context;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted webhook and approval-callback delivery, wire-compatible with
 /// Cobo WaaS 2.0 and 1.0.
 #[derive(Parser)]
