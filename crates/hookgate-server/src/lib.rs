@@ -114,6 +114,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer> {
     let sender = Sender::new(
         NetworkPolicy::new(settings.network.allow_cidrs.clone()),
         Duration::from_millis(settings.delivery.timeout_ms),
+        settings.delivery.max_in_flight,
     );
     let dispatcher = Dispatcher::start(
         store.clone(),

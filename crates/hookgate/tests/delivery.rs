@@ -618,7 +618,7 @@ async fn non_public_addresses_are_refused_before_dialling() {
 
     // Each attempt checks the address it would dial, names resolved first:
     // the same refusal holds for anything registration let through.
-    let sender = Sender::new(NetworkPolicy::default(), Duration::from_secs(2));
+    let sender = Sender::new(NetworkPolicy::default(), Duration::from_secs(2), 8);
     for url in &urls {
         let sent = sender
             .post(url, HeaderMap::new(), Bytes::from_static(b"{}"))

@@ -71,8 +71,11 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A client that applies `policy` and gives each attempt `timeout`.
-    pub fn new(policy: NetworkPolicy, timeout: Duration) -> Self {
+    /// A client that applies `policy`, gives each attempt `timeout`, and
+    /// keeps up to `idle_per_host` connections open to one host between
+    /// attempts: as many as may be in flight, or a busy endpoint would see
+    /// connections closed and dialled again all the time.
+    pub fn new(policy: NetworkPolicy, timeout: Duration, idle_per_host: usize) -> Self {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
@@ -82,7 +85,7 @@ impl Sender {
             }))
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(idle_per_host)
             .tcp_nodelay(true)
             .user_agent(concat!("hookgate/", env!("CARGO_PKG_VERSION")))
             .build()
