@@ -26,7 +26,7 @@ pub mod netpolicy;
 pub mod policy;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -153,6 +153,7 @@ impl Dispatcher {
             if gate.waiting.load(Ordering::Relaxed)
                 >= self.inner.settings.max_in_flight_per_endpoint
             {
+                gate.backlog_in_store.store(true, Ordering::Relaxed);
                 overflow.push(job);
             } else {
                 spawn_attempt(self.inner.clone(), gate, job);
@@ -164,8 +165,10 @@ impl Dispatcher {
             let inner = self.inner.clone();
             tokio::spawn(async move {
                 let count = ids.len();
+                // No wake: the endpoint has no room for them now; its
+                // queue wakes the claim loop when it empties.
                 match inner.store.release_leases(owner, ids, now_ms()).await {
-                    Ok(()) => inner.wake.notify_one(),
+                    Ok(()) => {}
                     // Still leased: they fall due when the lease ends.
                     Err(e) => tracing::warn!(
                         error = %e,
@@ -239,6 +242,9 @@ fn max_slot_wait(settings: &DeliverySettings) -> Duration {
 struct Gate {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
+    /// Deliveries of this endpoint may be due in the store that its queue
+    /// had no room for: once the queue is empty, the claim loop should look.
+    backlog_in_store: AtomicBool,
 }
 
 /// Counts a job as waiting for its endpoint's slot until dropped.
@@ -253,7 +259,7 @@ impl Drop for Waiting {
 fn spawn_attempt(inner: Arc<Inner>, gate: Arc<Gate>, job: Job) {
     let queued = Instant::now();
     gate.waiting.fetch_add(1, Ordering::Relaxed);
-    let waiting = Waiting(gate);
+    let waiting = Waiting(gate.clone());
     tokio::spawn(async move {
         // The endpoint's slot first: a job queued behind a slow endpoint must
         // not hold one of the global slots while it waits, or a dead
@@ -277,6 +283,12 @@ fn spawn_attempt(inner: Arc<Inner>, gate: Arc<Gate>, job: Job) {
             return;
         }
         attempt(&inner, job).await;
+        drop((_slot, _endpoint_slot));
+        if gate.waiting.load(Ordering::Relaxed) == 0
+            && gate.backlog_in_store.swap(false, Ordering::Relaxed)
+        {
+            inner.wake.notify_one();
+        }
     });
 }
 
@@ -289,6 +301,7 @@ impl Inner {
                 Arc::new(Gate {
                     slots: Arc::new(Semaphore::new(self.settings.max_in_flight_per_endpoint)),
                     waiting: AtomicUsize::new(0),
+                    backlog_in_store: AtomicBool::new(false),
                 })
             })
             .clone()
@@ -312,6 +325,12 @@ impl Inner {
 
 async fn claim_loop(inner: Arc<Inner>) {
     let poll = Duration::from_millis(inner.settings.poll_interval_ms);
+    // How long to wait after a claim found due deliveries but could take
+    // none (all of saturated endpoints): doubled each time, up to the poll
+    // interval, so that a dead endpoint's due backlog is not scanned a
+    // hundred times a second. Wakes (new work, a retry, a queue that
+    // emptied) still cut the wait short.
+    let mut idle = IDLE_FLOOR;
     if inner.settings.paused {
         tracing::warn!("deliveries are paused (delivery.paused): events are stored, not sent");
         return;
@@ -332,8 +351,15 @@ async fn claim_loop(inner: Arc<Inner>) {
             match inner.store.claim_due(claim).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
+                    let mut per_endpoint: HashMap<String, usize> = HashMap::new();
                     for job in jobs {
                         let gate = inner.gate(&job.target_id);
+                        let count = per_endpoint.entry(job.target_id.clone()).or_default();
+                        *count += 1;
+                        // A full share: more may be due for this endpoint.
+                        if *count == inner.settings.max_in_flight_per_endpoint {
+                            gate.backlog_in_store.store(true, Ordering::Relaxed);
+                        }
                         spawn_attempt(inner.clone(), gate, job);
                     }
                 }
@@ -344,18 +370,34 @@ async fn claim_loop(inner: Arc<Inner>) {
             continue;
         }
 
-        let wait = match inner.store.next_due().await {
-            Ok(Some(at)) => Duration::from_millis((at - now_ms()).max(0) as u64).min(poll),
-            Ok(None) => poll,
+        let (wait, due_now) = match inner.store.next_due().await {
+            Ok(Some(at)) => {
+                let ahead = at - now_ms();
+                (
+                    Duration::from_millis(ahead.max(0) as u64).min(poll),
+                    ahead <= 0,
+                )
+            }
+            Ok(None) => (poll, false),
             Err(e) => {
                 tracing::error!(error = %e, "reading the next due time failed");
-                poll
+                (poll, false)
             }
         };
-        let wait = if claimed == 0 {
-            wait.max(IDLE_FLOOR)
-        } else {
-            wait
+        let wait = match (claimed, due_now) {
+            (0, true) => {
+                let wait = idle;
+                idle = (idle * 2).min(poll.max(IDLE_FLOOR));
+                wait
+            }
+            (0, false) => {
+                idle = IDLE_FLOOR;
+                wait.max(IDLE_FLOOR)
+            }
+            _ => {
+                idle = IDLE_FLOOR;
+                wait
+            }
         };
         tokio::select! {
             _ = inner.wake.notified() => {}
@@ -475,7 +517,11 @@ async fn attempt(inner: &Inner, job: Job) {
             "recording the attempt failed; the delivery will be attempted again when its lease ends"
         ),
     }
-    if matches!(next, NextStep::RetryAt(_)) {
+    // A retry due before the claim loop's next poll: it should not wait
+    // for it. (Later ones are found by the poll; waking for each of a dead
+    // endpoint's failures would only scan its backlog again and again.)
+    let poll = Duration::from_millis(inner.settings.poll_interval_ms) + IDLE_FLOOR;
+    if matches!(next, NextStep::RetryAt(at) if at - now_ms() < poll.as_millis() as i64) {
         inner.wake.notify_one();
     }
 }

@@ -2,10 +2,13 @@
 //! search wants ([`Filter`]), how a page is bounded by its cursor
 //! ([`Window`]), and how fetched rows become a page ([`finish_page`]). Each
 //! store renders a [`Filter`] in its own SQL and binds its values its own
-//! way; what the filters mean is written once, here.
+//! way; what the filters mean is written once, here. So is the choice of
+//! which due rows a claim takes ([`choose_claimable`]).
+
+use std::collections::{HashMap, HashSet};
 
 use super::{
-    CallbackMessageQuery, CallbackSearch, Cursor, DeliveryKind, DeliveryState, EventQuery,
+    CallbackMessageQuery, CallbackSearch, Claim, Cursor, DeliveryKind, DeliveryState, EventQuery,
     EventSearch, PageRequest,
 };
 
@@ -273,6 +276,36 @@ pub fn finish_page<T>(
     (items.into_iter().map(|(_, i)| i).collect(), before, after)
 }
 
+/// Of due rows read in due order, as (row key, endpoint), those a claim
+/// takes: none of an endpoint whose slots are full, at most
+/// `claim.per_target` of any one endpoint (so that a dead endpoint with a
+/// deep retry backlog cannot crowd out the others), at most `claim.limit`
+/// in all, earliest due first.
+///
+/// Limitation: the stores read a bounded number of due rows; when all of
+/// them belong to saturated endpoints, due rows of other endpoints behind
+/// them wait until those are attempted (fresh events are not affected:
+/// they are attempted straight from the publish).
+pub fn choose_claimable<K>(due: Vec<(K, String)>, claim: &Claim) -> Vec<K> {
+    let skip: HashSet<&str> = claim.skip_targets.iter().map(String::as_str).collect();
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    let mut chosen = Vec::new();
+    for (key, target) in due {
+        if chosen.len() == claim.limit {
+            break;
+        }
+        if skip.contains(target.as_str()) {
+            continue;
+        }
+        let count = taken.entry(target).or_default();
+        if *count < claim.per_target {
+            *count += 1;
+            chosen.push(key);
+        }
+    }
+    chosen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,5 +366,29 @@ mod tests {
         let mut filter = Filter::new("org_id = ?", "o".to_owned());
         filter.any_of("status", Vec::new());
         assert_eq!(filter.parts.len(), 1);
+    }
+
+    #[test]
+    fn a_claim_skips_saturated_endpoints_and_caps_each_one() {
+        let claim = Claim {
+            owner: "n".into(),
+            now: 0,
+            lease_until: 1,
+            limit: 4,
+            per_target: 2,
+            skip_targets: vec!["dead".into()],
+        };
+        let due = [
+            (1, "dead"),
+            (2, "a"),
+            (3, "a"),
+            (4, "a"),
+            (5, "dead"),
+            (6, "b"),
+            (7, "c"),
+            (8, "c"),
+        ];
+        let due = due.iter().map(|(k, t)| (*k, t.to_string())).collect();
+        assert_eq!(choose_claimable(due, &claim), vec![2, 3, 6, 7]);
     }
 }

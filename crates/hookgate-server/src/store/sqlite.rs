@@ -492,7 +492,29 @@ impl Store for SqliteStore {
     }
 
     async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>> {
-        self.write(move |conn| claim_in(conn, &claim)).await
+        // The scan of the due index runs on a reader, beside the writer; the
+        // write only leases the rows chosen, by their keys. A claim that
+        // finds only rows of saturated endpoints (a dead endpoint's retries
+        // at the head of the index) then costs the writer nothing.
+        let (now, scan) = (claim.now, (claim.limit * 8).max(256) as i64);
+        let due: Vec<(i64, String)> = self
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(
+                    "SELECT row_id, target_id FROM deliveries
+                     WHERE state = 'pending' AND next_attempt_at <= ?1
+                     ORDER BY next_attempt_at LIMIT ?2",
+                )?;
+                let rows =
+                    statement.query_map(params![now, scan], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await?;
+        let chosen = query::choose_claimable(due, &claim);
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| claim_in(conn, &claim, &chosen))
+            .await
     }
 
     async fn next_due(&self) -> Result<Option<i64>> {
@@ -1270,84 +1292,56 @@ fn subscribed_endpoints(
     Ok(endpoints)
 }
 
-fn claim_in(conn: &Connection, claim: &Claim) -> Result<Vec<Job>> {
-    // The window function caps what one endpoint can take of a claim, so a
-    // dead endpoint with a deep retry backlog cannot crowd out the others.
-    // Saturated endpoints are left out after the bounded scan of the due
-    // index, never inside it: filtering inside would walk a whole backlog
-    // of theirs on every claim.
-    // Limitation: a backlog of due rows of saturated endpoints at the head
-    // of the index delays the due retries of other endpoints behind it
-    // until it is attempted (fresh events are not affected: they are
-    // attempted straight from the publish).
-    // Parameters are anonymous and bound in order of appearance.
-    let skip = vec!["?"; claim.skip_targets.len()].join(", ");
-    let sql = format!(
-        "UPDATE deliveries SET lease_owner = ?, next_attempt_at = ?
-         WHERE row_id IN (
-             SELECT row_id FROM (
-                 SELECT row_id, row_number() OVER (
-                     PARTITION BY target_id ORDER BY next_attempt_at) AS nth
-                 FROM (SELECT row_id, target_id, next_attempt_at FROM deliveries
-                       WHERE state = 'pending' AND next_attempt_at <= ?
-                       ORDER BY next_attempt_at LIMIT ?)
-                 WHERE target_id NOT IN ({skip}))
-             WHERE nth <= ? LIMIT ?)
+/// Leases the rows `chosen` from the due index, those still due: the hot
+/// path of a publish, a manual retry or another claim may have moved one on
+/// since it was read.
+fn claim_in(conn: &Connection, claim: &Claim, chosen: &[i64]) -> Result<Vec<Job>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "UPDATE deliveries SET lease_owner = ?1, next_attempt_at = ?2
+         WHERE row_id = ?3 AND state = 'pending' AND next_attempt_at <= ?4
          RETURNING delivery_id, kind, target_id, url, body, attempts, max_attempts, parent_id,
              created_ts, event_type, {OCCURRENCE_DATA}"
-    );
-
-    let scan = (claim.limit * 8).max(256) as i64;
-    let mut values: Vec<SqlValue> = vec![
-        SqlValue::Text(claim.owner.clone()),
-        SqlValue::Integer(claim.lease_until),
-        SqlValue::Integer(claim.now),
-    ];
-    values.push(SqlValue::Integer(scan));
-    values.extend(claim.skip_targets.iter().map(|t| SqlValue::Text(t.clone())));
-    values.extend([
-        SqlValue::Integer(claim.per_target as i64),
-        SqlValue::Integer(claim.limit as i64),
-    ]);
-
-    let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map(params_from_iter(values), |r| {
-        let kind: String = r.get(1)?;
-        let (delivery_id, url): (String, String) = (r.get(0)?, r.get(3)?);
-        let body = stored_body(
-            r.get(4)?,
-            &delivery_id,
-            &url,
-            r.get(8)?,
-            r.get::<_, Option<String>>(9)?.as_deref(),
-            r.get(10)?,
-        );
-        let job = Job {
-            kind: DeliveryKind::parse(&kind).unwrap_or(DeliveryKind::Webhook),
-            target_id: r.get(2)?,
-            body: bytes::Bytes::new(),
-            attempts: r.get(5)?,
-            max_attempts: r.get(6)?,
-            parent_id: r.get(7)?,
-            lease_owner: claim.owner.clone(),
-            delivery_id,
-            url,
-        };
-        Ok(body.map(|body| Job {
-            body: body.into(),
-            ..job
-        }))
-    })?;
-    let mut jobs = Vec::new();
-    for row in rows {
-        match row? {
-            Ok(job) => jobs.push(job),
-            // One broken row must not stop every other delivery: it stays
-            // leased, and is claimed (and reported) again when that ends.
-            Err(e) => tracing::error!(error = %e, "a claimed delivery cannot be sent"),
+    ))?;
+    let mut claimed = Vec::with_capacity(chosen.len());
+    for row_id in chosen {
+        let values = params![claim.owner, claim.lease_until, row_id, claim.now];
+        if let Some(job) = statement
+            .query_row(values, |r| Ok(job_from_row(r, claim)))
+            .optional()?
+        {
+            match job {
+                Ok(job) => claimed.push(job),
+                // One broken row must not stop every other delivery: it stays
+                // leased, and is claimed (and reported) again when that ends.
+                Err(e) => tracing::error!(error = %e, "a claimed delivery cannot be sent"),
+            }
         }
     }
-    Ok(jobs)
+    Ok(claimed)
+}
+
+fn job_from_row(r: &Row<'_>, claim: &Claim) -> Result<Job> {
+    let kind: String = r.get(1)?;
+    let (delivery_id, url): (String, String) = (r.get(0)?, r.get(3)?);
+    let body = stored_body(
+        r.get(4)?,
+        &delivery_id,
+        &url,
+        r.get(8)?,
+        r.get::<_, Option<String>>(9)?.as_deref(),
+        r.get(10)?,
+    )?;
+    Ok(Job {
+        kind: DeliveryKind::parse(&kind).unwrap_or(DeliveryKind::Webhook),
+        target_id: r.get(2)?,
+        body: body.into(),
+        attempts: r.get(5)?,
+        max_attempts: r.get(6)?,
+        parent_id: r.get(7)?,
+        lease_owner: claim.owner.clone(),
+        delivery_id,
+        url,
+    })
 }
 
 fn record_in(conn: &Connection, record: &AttemptOutcome) -> Result<bool> {
