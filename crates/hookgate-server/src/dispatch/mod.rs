@@ -385,12 +385,12 @@ async fn claim_loop(inner: Arc<Inner>) {
             }
         };
         let wait = match (claimed, due_now) {
-            (0, true) => {
+            (0, true) if free > 0 => {
                 let wait = idle;
                 idle = (idle * 2).min(poll.max(IDLE_FLOOR));
                 wait
             }
-            (0, false) => {
+            (0, _) => {
                 idle = IDLE_FLOOR;
                 wait.max(IDLE_FLOOR)
             }

@@ -546,7 +546,8 @@ impl Store for PostgresStore {
         .bind(&owner)
         .execute(&self.pool)
         .await?;
-        self.notify(Notice::Due);
+        // No notice: their endpoint has no room for them now, on this node
+        // or, most likely, on any other.
         Ok(())
     }
 

@@ -282,10 +282,10 @@ pub fn finish_page<T>(
 /// deep retry backlog cannot crowd out the others), at most `claim.limit`
 /// in all, earliest due first.
 ///
-/// Limitation: the stores read a bounded number of due rows; when all of
-/// them belong to saturated endpoints, due rows of other endpoints behind
-/// them wait until those are attempted (fresh events are not affected:
-/// they are attempted straight from the publish).
+/// The stores read a bounded number of due rows. SQLite leaves saturated
+/// endpoints out while it reads; PostgreSQL after (limitation: there, when
+/// every row read belongs to a saturated endpoint, due rows of others
+/// behind them wait until those are attempted).
 pub fn choose_claimable<K>(due: Vec<(K, String)>, claim: &Claim) -> Vec<K> {
     let skip: HashSet<&str> = claim.skip_targets.iter().map(String::as_str).collect();
     let mut taken: HashMap<String, usize> = HashMap::new();

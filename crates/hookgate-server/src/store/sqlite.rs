@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_callbacks.sql")),
     (3, include_str!("migrations/0003_waas1_and_streams.sql")),
     (4, include_str!("migrations/0004_portal.sql")),
+    (
+        5,
+        include_str!("migrations/0005_claims_and_rebuilt_bodies.sql"),
+    ),
 ];
 
 /// The schema version this build reads and writes.
@@ -493,19 +497,22 @@ impl Store for SqliteStore {
 
     async fn claim_due(&self, claim: Claim) -> Result<Vec<Job>> {
         // The scan of the due index runs on a reader, beside the writer; the
-        // write only leases the rows chosen, by their keys. A claim that
-        // finds only rows of saturated endpoints (a dead endpoint's retries
-        // at the head of the index) then costs the writer nothing.
+        // write only leases the rows chosen, by their keys. The index holds
+        // the endpoint, so the scan walks past the rows of saturated
+        // endpoints (a dead endpoint's retries at the head of the index)
+        // without reading the table, and finds the due rows of the others.
         let (now, scan) = (claim.now, (claim.limit * 8).max(256) as i64);
+        let skip = serde_json::to_string(&claim.skip_targets).expect("strings serialise");
         let due: Vec<(i64, String)> = self
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT row_id, target_id FROM deliveries
                      WHERE state = 'pending' AND next_attempt_at <= ?1
+                         AND target_id NOT IN (SELECT value FROM json_each(?3))
                      ORDER BY next_attempt_at LIMIT ?2",
                 )?;
-                let rows =
-                    statement.query_map(params![now, scan], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = statement
+                    .query_map(params![now, scan, skip], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await?;
@@ -2245,6 +2252,70 @@ mod tests {
             let again = claimed.iter().find(|c| c.delivery_id == job.delivery_id);
             assert_eq!(again.unwrap().body, job.body);
         }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    async fn endpoint_for(store: &SqliteStore, org_id: &str, event_type: &str) -> String {
+        let endpoint = Endpoint {
+            endpoint_id: new_id(),
+            org_id: org_id.to_owned(),
+            url: format!("https://receiver.test/{event_type}"),
+            subscribed_events: vec![event_type.to_owned()],
+            status: endpoint_status::ACTIVE.into(),
+            protocol: protocol::WAAS2.into(),
+            description: String::new(),
+            created_timestamp: 1,
+            updated_timestamp: 1,
+        };
+        store.create_endpoint(endpoint).await.unwrap().endpoint_id
+    }
+
+    #[tokio::test]
+    async fn a_claim_finds_due_rows_behind_a_saturated_endpoints_backlog() {
+        let (dir, store) = scratch();
+        let org_id = new_id();
+        let org = Org {
+            org_id: org_id.clone(),
+            name: "o".into(),
+            created_timestamp: 1,
+        };
+        store.create_org(org).await.unwrap();
+        let dead = endpoint_for(&store, &org_id, "wallets.created").await;
+        let alive = endpoint_for(&store, &org_id, "wallets.updated").await;
+        let publish = |event_type: &str, now| PublishRequest {
+            org_id: org_id.clone(),
+            event_type: event_type.into(),
+            data: serde_json::Map::new(),
+            idempotency_key: None,
+            now,
+            lease: None,
+            max_attempts: 3,
+        };
+        // More due rows of the dead endpoint than one claim reads, all due
+        // before the one of the live endpoint.
+        for n in 0..300 {
+            store
+                .publish(publish("wallets.created", 1_000 + n))
+                .await
+                .unwrap();
+        }
+        store
+            .publish(publish("wallets.updated", 2_000))
+            .await
+            .unwrap();
+
+        let claim = Claim {
+            owner: "node".into(),
+            now: 3_000,
+            lease_until: 60_000,
+            limit: 10,
+            per_target: 10,
+            skip_targets: vec![dead],
+        };
+        let claimed = store.claim_due(claim).await.unwrap();
+        let targets: Vec<_> = claimed.iter().map(|job| job.target_id.clone()).collect();
+        assert_eq!(targets, vec![alive]);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
