@@ -242,8 +242,10 @@ fn max_slot_wait(settings: &DeliverySettings) -> Duration {
 struct Gate {
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
-    /// Deliveries of this endpoint may be due in the store that its queue
-    /// had no room for: once the queue is empty, the claim loop should look.
+    /// Deliveries of this endpoint may be due in the store (its queue had
+    /// no room for them, or a claim took a full share): whenever a slot
+    /// frees with nothing queued, the claim loop should look. Cleared when a
+    /// claim that could take them found fewer than a full share.
     backlog_in_store: AtomicBool,
 }
 
@@ -284,8 +286,9 @@ fn spawn_attempt(inner: Arc<Inner>, gate: Arc<Gate>, job: Job) {
         }
         attempt(&inner, job).await;
         drop((_slot, _endpoint_slot));
+        // A slot free, nothing queued, and more may be due in the store.
         if gate.waiting.load(Ordering::Relaxed) == 0
-            && gate.backlog_in_store.swap(false, Ordering::Relaxed)
+            && gate.backlog_in_store.load(Ordering::Relaxed)
         {
             inner.wake.notify_one();
         }
@@ -305,6 +308,20 @@ impl Inner {
                 })
             })
             .clone()
+    }
+
+    /// After a claim that was not cut short by the global limit: endpoints
+    /// it could take from but that got less than a full share have nothing
+    /// more due in the store.
+    fn settle_backlog_flags(&self, skipped: &[String], taken: &HashMap<String, usize>) {
+        let share = self.settings.max_in_flight_per_endpoint;
+        let endpoints = self.endpoints.lock().expect("endpoint gates lock");
+        for (id, gate) in endpoints.iter() {
+            let full = taken.get(id).is_some_and(|count| *count >= share);
+            if !full && !skipped.contains(id) {
+                gate.backlog_in_store.store(false, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Endpoints whose slots are all taken: not worth claiming for now.
@@ -348,6 +365,7 @@ async fn claim_loop(inner: Arc<Inner>) {
                 per_target: inner.settings.max_in_flight_per_endpoint,
                 skip_targets: inner.saturated_endpoints(),
             };
+            let skipped = claim.skip_targets.clone();
             match inner.store.claim_due(claim).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
@@ -361,6 +379,9 @@ async fn claim_loop(inner: Arc<Inner>) {
                             gate.backlog_in_store.store(true, Ordering::Relaxed);
                         }
                         spawn_attempt(inner.clone(), gate, job);
+                    }
+                    if claimed < free {
+                        inner.settle_backlog_flags(&skipped, &per_endpoint);
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "claiming due deliveries failed"),

@@ -506,19 +506,25 @@ impl Store for SqliteStore {
         // write only leases the rows chosen, by their keys. The index holds
         // the endpoint, so the scan walks past the rows of saturated
         // endpoints (a dead endpoint's retries at the head of the index)
-        // without reading the table, and finds the due rows of the others.
+        // without reading the table, and finds the due rows of the others;
+        // it walks at most `window` entries, so that a claim stays cheap
+        // however deep a saturated endpoint's backlog.
         let (now, scan) = (claim.now, (claim.limit * 8).max(256) as i64);
+        let window = scan * 16;
         let skip = serde_json::to_string(&claim.skip_targets).expect("strings serialise");
         let due: Vec<(i64, String)> = self
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(
-                    "SELECT row_id, target_id FROM deliveries
-                     WHERE state = 'pending' AND next_attempt_at <= ?1
-                         AND target_id NOT IN (SELECT value FROM json_each(?3))
+                    "SELECT row_id, target_id FROM (
+                         SELECT row_id, target_id, next_attempt_at FROM deliveries
+                         WHERE state = 'pending' AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at LIMIT ?4)
+                     WHERE target_id NOT IN (SELECT value FROM json_each(?3))
                      ORDER BY next_attempt_at LIMIT ?2",
                 )?;
-                let rows = statement
-                    .query_map(params![now, scan, skip], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = statement.query_map(params![now, scan, skip, window], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await?;
