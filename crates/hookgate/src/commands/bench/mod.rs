@@ -141,15 +141,45 @@ impl Plan {
                 Isolation => args.retrying.unwrap_or(100_000),
                 _ => 0,
             },
-            concurrency: args.concurrency.max(1),
+            concurrency: args.concurrency,
             database: if args.database_url.is_some() {
                 "postgres"
             } else {
                 "sqlite"
             },
-            nodes: args.nodes.max(1),
+            nodes: args.nodes,
         }
     }
+}
+
+/// Refuses options that cannot make a run, before anything starts.
+fn check(args: &Args) -> anyhow::Result<()> {
+    use crate::exit::usage;
+    if args.events == Some(0) {
+        return Err(usage("--events must be at least 1"));
+    }
+    if args.concurrency == 0 {
+        return Err(usage("--concurrency must be at least 1"));
+    }
+    if let Some(rate) = args.rate {
+        if !(rate.is_finite() && rate >= 0.01) {
+            return Err(usage(format!(
+                "--rate must be a number of publishes per second, at least 0.01 (got {rate})"
+            )));
+        }
+    }
+    if args.retrying.is_some() && args.scenario != Scenario::Isolation {
+        return Err(usage("--retrying applies to --scenario isolation only"));
+    }
+    if args.nodes == 0 {
+        return Err(usage("--nodes must be at least 1"));
+    }
+    if args.nodes > 1 && args.database_url.is_none() {
+        return Err(usage(
+            "--nodes above 1 needs --database-url: nodes share a PostgreSQL database",
+        ));
+    }
+    Ok(())
 }
 
 /// Everything a run measured.
@@ -181,10 +211,8 @@ struct Ledger {
 const ADMIN_TOKEN: &str = "bench-admin-token-not-secret";
 
 pub async fn run(context: &super::Context, args: Args) -> anyhow::Result<ExitCode> {
+    check(&args)?;
     let plan = Plan::from(&args);
-    if plan.nodes > 1 && args.database_url.is_none() {
-        bail!("--nodes above 1 needs --database-url: nodes share a PostgreSQL database");
-    }
     let scratch = match &args.database_url {
         Some(url) => Some(scratch::Database::create(url).await?),
         None => None,
@@ -192,11 +220,21 @@ pub async fn run(context: &super::Context, args: Args) -> anyhow::Result<ExitCod
     let workdir = std::env::temp_dir().join(format!("hookgate-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&workdir)?;
     let database_url = scratch.as_ref().map(|db| db.url.clone());
-    let outcome = run_plan(&plan, &workdir, &args, database_url.as_deref()).await;
+    // Interrupted, the run is dropped: its server processes are killed with
+    // it (they are started to die with their handles), and the scratch
+    // files and database go as after any other run.
+    let outcome = tokio::select! {
+        outcome = run_plan(&plan, &workdir, &args, database_url.as_deref()) => Some(outcome),
+        _ = super::serve::shutdown_signal() => None,
+    };
     let _ = std::fs::remove_dir_all(&workdir);
     if let Some(scratch) = scratch {
         scratch.drop_now().await;
     }
+    let Some(outcome) = outcome else {
+        eprintln!("interrupted: the server under test was stopped and its files removed");
+        return Ok(ExitCode::from(130));
+    };
 
     let report = outcome?;
     if context.output == crate::output::Format::Json {
@@ -803,6 +841,36 @@ fn body_of(org_id: &str, size: usize, seq: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn checked(line: &[&str]) -> anyhow::Result<()> {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(std::iter::once("bench").chain(line.iter().copied()))
+            .expect("flags parse");
+        check(&cli.args)
+    }
+
+    #[test]
+    fn options_that_cannot_make_a_run_are_usage_errors() {
+        for line in [
+            &["--rate", "0"][..],
+            &["--rate", "NaN"],
+            &["--events", "0"],
+            &["--concurrency", "0"],
+            &["--retrying", "10"],
+            &["--nodes", "2"],
+        ] {
+            let error = checked(line).expect_err("refused");
+            assert_eq!(crate::exit::code_of(&error), ExitCode::from(2), "{line:?}");
+        }
+        assert!(checked(&["--scenario", "isolation", "--retrying", "10"]).is_ok());
+        assert!(checked(&["--rate", "0.5", "--events", "3"]).is_ok());
+    }
 
     #[test]
     fn request_body_is_valid_and_carries_the_sequence() {
