@@ -334,7 +334,6 @@ impl Inner {
         endpoints
             .iter()
             .filter(|(_, gate)| gate.slots.available_permits() == 0)
-            .take(64)
             .map(|(id, _)| id.clone())
             .collect()
     }

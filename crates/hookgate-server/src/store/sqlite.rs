@@ -59,6 +59,9 @@ pub struct SqliteStore {
     writer: mpsc::UnboundedSender<WriteJob>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// Where the next claim starts reading the due index, see
+    /// [`SqliteStore::claim_due`].
+    sweep_from: Arc<Mutex<i64>>,
     /// Keeps the checkpointer thread running while the store lives.
     _alive: Arc<()>,
 }
@@ -94,6 +97,7 @@ impl SqliteStore {
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             path: path.to_owned(),
+            sweep_from: Arc::new(Mutex::new(i64::MIN)),
             _alive: alive,
         })
     }
@@ -508,26 +512,56 @@ impl Store for SqliteStore {
         // endpoints (a dead endpoint's retries at the head of the index)
         // without reading the table, and finds the due rows of the others;
         // it walks at most `window` entries, so that a claim stays cheap
-        // however deep a saturated endpoint's backlog.
+        // however deep a saturated endpoint's backlog. When a window holds
+        // too few rows of other endpoints, the next claim reads the window
+        // after it, and so on to the end of the due rows and back to the
+        // head: every due row is looked at within a few claims, whatever
+        // lies before it.
         let (now, scan) = (claim.now, (claim.limit * 8).max(256) as i64);
         let window = scan * 16;
         let skip = serde_json::to_string(&claim.skip_targets).expect("strings serialise");
-        let due: Vec<(i64, String)> = self
+        let from = *self.sweep_from.lock().expect("sweep lock");
+        let (due, next_from): (Vec<(i64, String)>, i64) = self
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(
                     "SELECT row_id, target_id FROM (
                          SELECT row_id, target_id, next_attempt_at FROM deliveries
                          WHERE state = 'pending' AND next_attempt_at <= ?1
+                             AND next_attempt_at >= ?5
                          ORDER BY next_attempt_at LIMIT ?4)
                      WHERE target_id NOT IN (SELECT value FROM json_each(?3))
                      ORDER BY next_attempt_at LIMIT ?2",
                 )?;
-                let rows = statement.query_map(params![now, scan, skip, window], |r| {
+                let rows = statement.query_map(params![now, scan, skip, window, from], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                let due: Vec<(i64, String)> = rows.collect::<rusqlite::Result<_>>()?;
+                if due.len() as i64 == scan {
+                    return Ok((due, from));
+                }
+                // Too few: where did a full window end, if it was full?
+                let end: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT next_attempt_at FROM deliveries
+                         WHERE state = 'pending' AND next_attempt_at <= ?1
+                             AND next_attempt_at >= ?2
+                         ORDER BY next_attempt_at LIMIT 1 OFFSET ?3",
+                    )?
+                    .query_row(params![now, from, window - 1], |r| r.get(0))
+                    .optional()?;
+                // A full window: the next claim goes on after it (past rows
+                // sharing its last due time, should a whole window share
+                // one); otherwise the end was reached, and the next claim
+                // starts at the head again.
+                let next = match end {
+                    Some(end) if end > from => end,
+                    Some(_) => from.saturating_add(1),
+                    None => i64::MIN,
+                };
+                Ok((due, next))
             })
             .await?;
+        *self.sweep_from.lock().expect("sweep lock") = next_from;
         let chosen = query::choose_claimable(due, &claim);
         if chosen.is_empty() {
             return Ok(Vec::new());
@@ -2328,6 +2362,58 @@ mod tests {
         let claimed = store.claim_due(claim).await.unwrap();
         let targets: Vec<_> = claimed.iter().map(|job| job.target_id.clone()).collect();
         assert_eq!(targets, vec![alive]);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claims_sweep_past_a_backlog_longer_than_their_window() {
+        let (dir, store) = scratch();
+        let org_id = new_id();
+        let org = Org {
+            org_id: org_id.clone(),
+            name: "o".into(),
+            created_timestamp: 1,
+        };
+        store.create_org(org).await.unwrap();
+        let dead = endpoint_for(&store, &org_id, "wallets.created").await;
+        let alive = endpoint_for(&store, &org_id, "wallets.updated").await;
+        let publish = |event_type: &str, now| PublishRequest {
+            org_id: org_id.clone(),
+            event_type: event_type.into(),
+            data: serde_json::Map::new(),
+            idempotency_key: None,
+            now,
+            lease: None,
+            max_attempts: 3,
+        };
+        // A claim of 10 reads windows of 4,096 due rows: 5,000 of the dead
+        // endpoint come first.
+        let backlog = (0..5_000).map(|n| store.publish(publish("wallets.created", 1_000 + n / 4)));
+        try_join_all(backlog).await.unwrap();
+        store
+            .publish(publish("wallets.updated", 2_500))
+            .await
+            .unwrap();
+
+        let claim = || Claim {
+            owner: "node".into(),
+            now: 3_000,
+            lease_until: 60_000,
+            limit: 10,
+            per_target: 10,
+            skip_targets: vec![dead.clone()],
+        };
+        let first = store.claim_due(claim()).await.unwrap();
+        assert!(
+            first.is_empty(),
+            "the first window holds the dead endpoint's rows only"
+        );
+        let second = store.claim_due(claim()).await.unwrap();
+        let targets: Vec<_> = second.iter().map(|job| job.target_id.clone()).collect();
+        assert_eq!(targets, vec![alive.clone()]);
+        // Past the end, the sweep starts at the head again.
+        assert!(store.claim_due(claim()).await.unwrap().is_empty());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
