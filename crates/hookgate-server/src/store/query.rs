@@ -283,9 +283,11 @@ pub fn finish_page<T>(
 /// in all, earliest due first.
 ///
 /// The stores read a bounded number of due rows. SQLite leaves saturated
-/// endpoints out while it reads, within a window sixteen times longer;
-/// PostgreSQL after. Limitation: due rows behind more than that many rows
-/// of saturated endpoints wait until those are attempted.
+/// endpoints out while it reads, within a window sixteen times longer that
+/// moves on from claim to claim until it has swept every due row; PostgreSQL
+/// after reading (limitation: there, when every row read belongs to a
+/// saturated endpoint, due rows of others behind them wait until those are
+/// attempted).
 pub fn choose_claimable<K>(due: Vec<(K, String)>, claim: &Claim) -> Vec<K> {
     let skip: HashSet<&str> = claim.skip_targets.iter().map(String::as_str).collect();
     let mut taken: HashMap<String, usize> = HashMap::new();
