@@ -686,6 +686,24 @@ async fn publishing_twice_with_one_idempotency_key_delivers_once() {
     assert_eq!(list.expect(200)["pagination"]["total_count"], 1);
 }
 
+/// Publishes `count` transactions `{prefix}-0`, `{prefix}-1`, ... one after
+/// another; returns the event id of each.
+async fn publish_transactions(
+    server: &TestServer,
+    org_id: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut event_ids = Vec::new();
+    for n in 0..count {
+        let data = transaction(&format!("{prefix}-{n}"));
+        event_ids.push(only_event_id(
+            &server.admin.publish(org_id, TX_CREATED, data).await,
+        ));
+    }
+    event_ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deep_backlog_behind_a_slow_endpoint_is_attempted_once_per_event() {
     // Two attempts at a time to one endpoint that takes 250 ms each: the
@@ -706,13 +724,7 @@ async fn a_deep_backlog_behind_a_slow_endpoint_is_attempted_once_per_event() {
         .create_endpoint(&receiver.url("/slow"), &[TX_CREATED])
         .await;
 
-    let mut event_ids = Vec::new();
-    for n in 0..EVENTS {
-        let data = transaction(&format!("tx-backlog-{n}"));
-        event_ids.push(only_event_id(
-            &server.admin.publish(&org.org_id, TX_CREATED, data).await,
-        ));
-    }
+    let event_ids = publish_transactions(&server, &org.org_id, "tx-backlog", EVENTS).await;
     let events = format!("/v2/webhooks/endpoints/{endpoint_id}/events?status=Success");
     eventually("every event to be delivered", || async {
         let delivered = org.api.get(&events).await.expect(200);
@@ -758,13 +770,7 @@ async fn a_slow_endpoints_backlog_waits_in_the_database_not_in_memory() {
         .create_endpoint(&receiver.url("/slow"), &[TX_CREATED])
         .await;
 
-    let mut event_ids = Vec::new();
-    for n in 0..EVENTS {
-        let data = transaction(&format!("tx-waiting-{n}"));
-        event_ids.push(only_event_id(
-            &server.admin.publish(&org.org_id, TX_CREATED, data).await,
-        ));
-    }
+    let event_ids = publish_transactions(&server, &org.org_id, "tx-waiting", EVENTS).await;
 
     // At most a full queue from the publishes and one claim's worth.
     let events = format!("/v2/webhooks/endpoints/{endpoint_id}/events?status=Success");

@@ -2222,36 +2222,54 @@ mod tests {
 
     use super::*;
 
-    fn scratch() -> (PathBuf, SqliteStore) {
+    /// A store in a scratch directory, with one organisation: (directory,
+    /// store, organisation id).
+    async fn scratch() -> (PathBuf, SqliteStore, String) {
         let dir = std::env::temp_dir().join(format!("hookgate-sqlite-{}", new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = SqliteStore::open(&dir.join("hookgate.db")).unwrap();
-        (dir, store)
+        let org = Org {
+            org_id: new_id(),
+            name: "o".into(),
+            created_timestamp: 1,
+        };
+        let org_id = store.create_org(org).await.unwrap().org_id;
+        (dir, store, org_id)
+    }
+
+    async fn endpoint_for(store: &SqliteStore, org_id: &str, event_type: &str) -> String {
+        let endpoint = Endpoint {
+            endpoint_id: new_id(),
+            org_id: org_id.to_owned(),
+            url: format!("https://receiver.test/{event_type}"),
+            subscribed_events: vec![event_type.to_owned()],
+            status: endpoint_status::ACTIVE.into(),
+            protocol: protocol::WAAS2.into(),
+            description: String::new(),
+            created_timestamp: 1,
+            updated_timestamp: 1,
+        };
+        store.create_endpoint(endpoint).await.unwrap().endpoint_id
+    }
+
+    /// A publish of empty data, due at `now` and leased to no one.
+    fn unleased(org_id: &str, event_type: &str, now: i64) -> PublishRequest {
+        PublishRequest {
+            org_id: org_id.to_owned(),
+            event_type: event_type.into(),
+            data: serde_json::Map::new(),
+            idempotency_key: None,
+            now,
+            lease: None,
+            max_attempts: 3,
+        }
     }
 
     #[tokio::test]
     async fn a_webhook_body_is_stored_once_and_rebuilt_byte_for_byte() {
-        let (dir, store) = scratch();
-        let org_id = new_id();
-        let org = Org {
-            org_id: org_id.clone(),
-            name: "o".into(),
-            created_timestamp: 1,
-        };
-        store.create_org(org).await.unwrap();
-        for n in 0..3 {
-            let endpoint = Endpoint {
-                endpoint_id: new_id(),
-                org_id: org_id.clone(),
-                url: format!("https://receiver.test/{n}"),
-                subscribed_events: vec!["wallets.created".into()],
-                status: endpoint_status::ACTIVE.into(),
-                protocol: protocol::WAAS2.into(),
-                description: String::new(),
-                created_timestamp: 1,
-                updated_timestamp: 1,
-            };
-            store.create_endpoint(endpoint).await.unwrap();
+        let (dir, store, org_id) = scratch().await;
+        for _ in 0..3 {
+            endpoint_for(&store, &org_id, "wallets.created").await;
         }
         let data = serde_json::json!({"data_type": "Wallet", "name": "caf\u{e9} \u{2028}", "n": 12345678901234567890u64});
         let published = store
@@ -2302,42 +2320,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    async fn endpoint_for(store: &SqliteStore, org_id: &str, event_type: &str) -> String {
-        let endpoint = Endpoint {
-            endpoint_id: new_id(),
-            org_id: org_id.to_owned(),
-            url: format!("https://receiver.test/{event_type}"),
-            subscribed_events: vec![event_type.to_owned()],
-            status: endpoint_status::ACTIVE.into(),
-            protocol: protocol::WAAS2.into(),
-            description: String::new(),
-            created_timestamp: 1,
-            updated_timestamp: 1,
-        };
-        store.create_endpoint(endpoint).await.unwrap().endpoint_id
-    }
-
     #[tokio::test]
     async fn a_claim_finds_due_rows_behind_a_saturated_endpoints_backlog() {
-        let (dir, store) = scratch();
-        let org_id = new_id();
-        let org = Org {
-            org_id: org_id.clone(),
-            name: "o".into(),
-            created_timestamp: 1,
-        };
-        store.create_org(org).await.unwrap();
+        let (dir, store, org_id) = scratch().await;
         let dead = endpoint_for(&store, &org_id, "wallets.created").await;
         let alive = endpoint_for(&store, &org_id, "wallets.updated").await;
-        let publish = |event_type: &str, now| PublishRequest {
-            org_id: org_id.clone(),
-            event_type: event_type.into(),
-            data: serde_json::Map::new(),
-            idempotency_key: None,
-            now,
-            lease: None,
-            max_attempts: 3,
-        };
+        let publish = |event_type, now| unleased(&org_id, event_type, now);
         // More due rows of the dead endpoint than one claim reads, all due
         // before the one of the live endpoint.
         for n in 0..300 {
@@ -2368,25 +2356,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn claims_sweep_past_a_backlog_longer_than_their_window() {
-        let (dir, store) = scratch();
-        let org_id = new_id();
-        let org = Org {
-            org_id: org_id.clone(),
-            name: "o".into(),
-            created_timestamp: 1,
-        };
-        store.create_org(org).await.unwrap();
+        let (dir, store, org_id) = scratch().await;
         let dead = endpoint_for(&store, &org_id, "wallets.created").await;
         let alive = endpoint_for(&store, &org_id, "wallets.updated").await;
-        let publish = |event_type: &str, now| PublishRequest {
-            org_id: org_id.clone(),
-            event_type: event_type.into(),
-            data: serde_json::Map::new(),
-            idempotency_key: None,
-            now,
-            lease: None,
-            max_attempts: 3,
-        };
+        let publish = |event_type, now| unleased(&org_id, event_type, now);
         // A claim of 10 reads windows of 4,096 due rows: 5,000 of the dead
         // endpoint come first.
         let backlog = (0..5_000).map(|n| store.publish(publish("wallets.created", 1_000 + n / 4)));
